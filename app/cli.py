@@ -1,0 +1,141 @@
+"""The `julia` command (also `python -m app`): dev, migrate, and the operator commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from app.core import db, migrations
+from app.core.config import ConfigError, Settings, load_settings
+from app.core.embedded import embedded_defaults
+from app.core.logging import configure_logging, get_logger
+from app.domain import demo_data
+
+log = get_logger("julia.cli")
+
+
+class CommandError(Exception):
+    """A command could not do its job; the message is for the person at the terminal."""
+
+
+async def _migrate(settings: Settings) -> list[migrations.Migration]:
+    conn = await db.connect(settings.database_dsn)
+    try:
+        return await migrations.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    with embedded_defaults(settings, redis=False) as resolved:
+        applied = asyncio.run(_migrate(resolved))
+    if applied:
+        print(f"Applied {len(applied)} migration(s): " + ", ".join(m.filename for m in applied))
+    else:
+        print("Database is up to date.")
+    return 0
+
+
+async def _prepare_dev(settings: Settings) -> bool:
+    await _migrate(settings)
+    conn = await db.connect(settings.database_dsn)
+    try:
+        return await demo_data.seed_if_empty(conn, tz=settings.tz, today=datetime.now(UTC))
+    finally:
+        await conn.close()
+
+
+def _children(port: int) -> dict[str, list[str]]:
+    py = sys.executable
+    return {
+        "api": [py, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        "worker": [py, "-m", "app.workers.fila_worker"],
+        "scheduler": [py, "-m", "app.workers.scheduler"],
+    }
+
+
+def _supervise(
+    procs: dict[str, subprocess.Popen[bytes]], stop_requested: Callable[[], bool]
+) -> int:
+    """Wait until Ctrl-C or a child dies; then stop the rest. Returns the exit code."""
+    code = 0
+    while not stop_requested():
+        dead = {name: p.returncode for name, p in procs.items() if p.poll() is not None}
+        if dead:
+            for name, rc in dead.items():
+                log.error("dev.process_exited", process=name, returncode=rc)
+            code = 1
+            break
+        time.sleep(0.2)
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return code
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.is_production:
+        raise CommandError("julia dev runs the local stack; it is not for production")
+    port = args.port or settings.PORT
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    with embedded_defaults(settings) as resolved:
+        if asyncio.run(_prepare_dev(resolved)):
+            log.info("dev.demo_data.seeded")
+        env = {
+            **os.environ,
+            "ENVIRONMENT": resolved.environment,
+            "DATABASE_URL": resolved.database_dsn,
+            "REDIS_URL": resolved.redis_dsn,
+            "PORT": str(port),
+        }
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in _children(port).items()}
+        log.info(
+            "dev.started", api=f"http://127.0.0.1:{port}", pids={n: p.pid for n, p in procs.items()}
+        )
+        code = _supervise(procs, lambda: stopping)
+    log.info("dev.stopped")
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="julia", description="Julia, Revoluna's recruiter.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run api + worker + scheduler on embedded defaults")
+    dev.add_argument("--port", type=int, default=None, help="API port (default PORT or 8000)")
+    dev.set_defaults(func=cmd_dev)
+    mig = sub.add_parser("migrate", help="apply pending database migrations")
+    mig.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings, service=f"cli.{args.command}")
+        code = args.func(settings, args)
+    except (ConfigError, migrations.MigrationError, CommandError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        code = 1
+    raise SystemExit(code)

@@ -1,0 +1,280 @@
+"""Settings: every environment variable of the spec and the contract, typed and validated.
+
+A bad value stops start-up with one line naming the variable (never its value, which may be
+a secret). In production, what a run mode needs is required; elsewhere the embedded
+defaults (Postgres, Valkey, sandbox outbox) fill in.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "test", "staging", "production"]
+RunMode = Literal["api", "worker", "scheduler"]
+
+APP_VERSION_DEFAULT = "1.0.0"
+
+# What each run mode cannot do without in production. DATABASE_URL and REDIS_URL are
+# needed by all three; the rest by the process that uses them.
+REQUIRED_IN_PRODUCTION: dict[str, tuple[str, ...]] = {
+    "api": ("DATABASE_URL", "REDIS_URL", "EVOLUTION_WEBHOOK_SECRET", "JWT_SECRET_KEY"),
+    "worker": (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ANTHROPIC_API_KEY",
+        "EVOLUTION_API_URL",
+        "EVOLUTION_API_KEY",
+    ),
+    "scheduler": ("DATABASE_URL", "REDIS_URL"),
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid. The message names variables, never values."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _check_dsn(value: SecretStr | None, schemes: tuple[str, ...]) -> SecretStr | None:
+    if value is None or not value.get_secret_value().strip():
+        return None
+    parts = urlsplit(value.get_secret_value())
+    if parts.scheme not in schemes:
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value
+
+
+class Settings(BaseSettings):
+    """All configuration, read from the environment (and `.env` if present)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=True,
+        hide_input_in_errors=True,
+    )
+
+    # App
+    APP_NAME: str = "Agente Julia"
+    ENVIRONMENT: Environment | None = None
+    APP_ENV: Environment | None = None
+    DEBUG: bool = False
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    TZ: str = "America/Sao_Paulo"
+    RUN_MODE: RunMode | None = None
+    PORT: int = Field(default=8000, ge=1, le=65535)
+
+    # Security
+    JWT_SECRET_KEY: SecretStr | None = None
+    CORS_ORIGINS: Annotated[list[AnyHttpUrl], NoDecode] = Field(default_factory=list)
+
+    # Store and queue
+    DATABASE_URL: SecretStr | None = None
+    REDIS_URL: SecretStr | None = None
+    SUPABASE_URL: AnyHttpUrl | None = None
+    SUPABASE_SERVICE_KEY: SecretStr | None = None
+    SUPABASE_PROJECT_REF: str | None = None
+
+    # Anthropic
+    ANTHROPIC_API_KEY: SecretStr | None = None
+    ANTHROPIC_BASE_URL: AnyHttpUrl | None = None
+    LLM_MODEL: str = "claude-haiku-4-5"
+    LLM_MODEL_COMPLEX: str = "claude-sonnet-4-5"
+
+    # Voyage AI
+    VOYAGE_API_KEY: SecretStr | None = None
+    VOYAGE_MODEL: str = "voyage-3.5-lite"
+    VOYAGE_BASE_URL: AnyHttpUrl | None = None
+
+    # Evolution API
+    EVOLUTION_API_URL: AnyHttpUrl | None = None
+    EVOLUTION_API_KEY: SecretStr | None = None
+    EVOLUTION_INSTANCE: str = "Revoluna"
+    EVOLUTION_WEBHOOK_SECRET: SecretStr | None = None
+    MULTI_CHIP_ENABLED: bool = False
+
+    # Chatwoot
+    CHATWOOT_URL: AnyHttpUrl | None = None
+    CHATWOOT_API_KEY: SecretStr | None = None
+    CHATWOOT_ACCOUNT_ID: PositiveInt | None = None
+    CHATWOOT_INBOX_ID: PositiveInt | None = None
+    CHATWOOT_WEBHOOK_SECRET: SecretStr | None = None
+
+    # Slack
+    SLACK_WEBHOOK_URL: SecretStr | None = None
+    SLACK_CHANNEL: str = "#julia-gestao"
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+
+    # Google Drive
+    GOOGLE_APPLICATION_CREDENTIALS: Path | None = None
+    GOOGLE_BRIEFINGS_FOLDER_ID: str | None = None
+    GOOGLE_TEMPLATES_FOLDER_ID: str | None = None
+
+    # Rate limiting and business hours
+    MAX_MSGS_POR_HORA: PositiveInt = 20
+    MAX_MSGS_POR_DIA: PositiveInt = 100
+    HORARIO_INICIO: time = time(8, 0)
+    HORARIO_FIM: time = time(20, 0)
+    PILOT_MODE: bool = False
+
+    # Company
+    NOME_EMPRESA: str = "Revoluna"
+    GESTOR_WHATSAPP: str | None = None
+
+    # Conversation timing
+    INBOUND_DEBOUNCE_SECONDS: float = Field(default=4.0, ge=0, le=120)
+    HUMAN_DELAY_SCALE: float = Field(default=1.0, ge=0, le=10)
+
+    # Processes
+    HEARTBEAT_SECONDS: PositiveInt = 10
+    SCHEDULER_LEASE_SECONDS: PositiveInt = 15
+    JULIA_DATA_DIR: Path = Path(".julia")
+
+    # Build information, shown by the health endpoints
+    APP_VERSION: str = APP_VERSION_DEFAULT
+    GIT_SHA: str | None = None
+    RAILWAY_GIT_COMMIT_SHA: str | None = None
+    BUILD_TIME: str | None = None
+
+    _split_cors = field_validator("CORS_ORIGINS", mode="before")(_split_csv)
+
+    @field_validator("TZ")
+    @classmethod
+    def _valid_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as America/Sao_Paulo") from exc
+        return value
+
+    @field_validator("HORARIO_INICIO", "HORARIO_FIM", mode="before")
+    @classmethod
+    def _valid_hhmm(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?", value.strip()):
+                raise ValueError("must be a time of day as HH:MM (00:00 to 23:59)")
+            return value.strip()
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _valid_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_dsn(value, ("postgres", "postgresql"))
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _valid_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_dsn(value, ("redis", "rediss", "unix"))
+
+    @field_validator("SLACK_WEBHOOK_URL")
+    @classmethod
+    def _valid_slack_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_dsn(value, ("https", "http"))
+
+    @field_validator("GESTOR_WHATSAPP")
+    @classmethod
+    def _valid_phone(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        digits = re.sub(r"\D", "", value)
+        if not 10 <= len(digits) <= 15:
+            raise ValueError("must be a phone number with country code, e.g. 5511999999999")
+        return digits
+
+    @model_validator(mode="after")
+    def _business_hours(self) -> Settings:
+        if self.HORARIO_INICIO >= self.HORARIO_FIM:
+            raise ValueError("HORARIO_INICIO must be earlier than HORARIO_FIM")
+        return self
+
+    # Derived values -------------------------------------------------------------
+
+    @property
+    def environment(self) -> Environment:
+        """ENVIRONMENT wins; APP_ENV (the spec sets both) is the fallback."""
+        return self.ENVIRONMENT or self.APP_ENV or "development"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.TZ)
+
+    @property
+    def git_sha(self) -> str | None:
+        return self.GIT_SHA or self.RAILWAY_GIT_COMMIT_SHA
+
+    @property
+    def database_dsn(self) -> str:
+        if self.DATABASE_URL is None:
+            raise ConfigError("DATABASE_URL is not set and no embedded Postgres was started")
+        return self.DATABASE_URL.get_secret_value()
+
+    @property
+    def redis_dsn(self) -> str:
+        if self.REDIS_URL is None:
+            raise ConfigError("REDIS_URL is not set and no embedded Valkey was started")
+        return self.REDIS_URL.get_secret_value()
+
+    @property
+    def sandbox_outbox(self) -> bool:
+        """Outside production without Evolution, WhatsApp goes to a local outbox."""
+        return self.EVOLUTION_API_URL is None and not self.is_production
+
+    def require_for(self, mode: RunMode) -> None:
+        """In production, fail fast when a setting the mode needs is missing."""
+        if not self.is_production:
+            return
+        missing = [name for name in REQUIRED_IN_PRODUCTION[mode] if getattr(self, name) is None]
+        if missing:
+            raise ConfigError(
+                f"Missing required setting(s) for RUN_MODE={mode} in production: "
+                + ", ".join(missing)
+            )
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        name = ".".join(str(p) for p in item["loc"]) or "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
+    return "Invalid configuration: " + "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings, turning validation errors into one safe line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,24 @@
+"""Redis (Valkey locally): the queue and the home of short-lived shared state."""
+
+from __future__ import annotations
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+QUEUE_NAME = "julia:queue"
+
+# Keys other processes read; one place so the writer and the reader agree.
+WORKER_HEARTBEAT_KEY = "julia:heartbeat:worker"
+SCHEDULER_HEARTBEAT_KEY = "julia:heartbeat:scheduler"
+SCHEDULER_LEADER_KEY = "julia:scheduler:leader"
+
+
+def redis_settings(dsn: str, *, retries: int = 5) -> RedisSettings:
+    settings = RedisSettings.from_dsn(dsn)
+    settings.conn_retries = retries
+    settings.conn_timeout = 2
+    return settings
+
+
+async def connect(dsn: str, *, retries: int = 5) -> ArqRedis:
+    """An ArqRedis client: a plain redis.asyncio client that can also enqueue jobs."""
+    return await create_pool(redis_settings(dsn, retries=retries), default_queue_name=QUEUE_NAME)

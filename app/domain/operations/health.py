@@ -1,0 +1,111 @@
+"""Deep health: can this deployment serve? Used by /health/deep and the alerting job."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from app.core import migrations
+from app.core.redis import SCHEDULER_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
+from app.core.resources import Resources
+
+OK = "ok"
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass
+class HealthReport:
+    checks: dict[str, str]
+    processes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return all(value == OK for value in self.checks.values())
+
+    @property
+    def failing(self) -> list[str]:
+        return [name for name, value in self.checks.items() if value != OK]
+
+
+def _error(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"error: no answer within {CHECK_TIMEOUT_SECONDS:g}s"
+    return f"error: {type(exc).__name__}: {exc}".strip().rstrip(":")
+
+
+async def _run(check: Callable[[], Awaitable[str]]) -> str:
+    try:
+        return await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # a health check reports every failure, it never raises
+        return _error(exc)
+
+
+async def check_redis(res: Resources) -> str:
+    await res.redis.ping()
+    return OK
+
+
+async def check_database(res: Resources) -> str:
+    await res.db.fetchval("SELECT 1")
+    return OK
+
+
+async def check_migrations(res: Resources) -> str:
+    async with res.db.acquire() as conn:
+        waiting = await migrations.pending(conn)
+    if waiting:
+        return "pending: " + ", ".join(m.filename for m in waiting)
+    return OK
+
+
+def check_environment(res: Resources) -> str:
+    """In production the database must belong to SUPABASE_PROJECT_REF's project.
+
+    Supabase puts the project ref in the direct host (db.<ref>.supabase.co) or, through the
+    pooler, in the user name (postgres.<ref>); either one counts.
+    """
+    ref = res.settings.SUPABASE_PROJECT_REF
+    if not ref:
+        return "error: SUPABASE_PROJECT_REF is not set"
+    parts = urlsplit(res.settings.database_dsn)
+    if ref in (parts.hostname or "") or ref in (parts.username or ""):
+        return OK
+    return "error: wrong environment, the database is not in SUPABASE_PROJECT_REF's project"
+
+
+async def _heartbeat(res: Resources, key: str, stale_after: float) -> str:
+    raw = await res.redis.get(key)
+    if raw is None:
+        return "no heartbeat"
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        beat = json.loads(text)
+    except ValueError:
+        return OK  # arq's own health string: the key only exists while it is fresh
+    age = time.time() - float(beat.get("ts", 0))
+    return OK if age <= stale_after else f"stale: last beat {age:.0f}s ago"
+
+
+async def deep_health(res: Resources) -> HealthReport:
+    checks: dict[str, Callable[[], Awaitable[str]]] = {
+        "redis": lambda: check_redis(res),
+        "supabase": lambda: check_database(res),
+        "migrations": lambda: check_migrations(res),
+    }
+    names = list(checks)
+    results = await asyncio.gather(*(_run(checks[n]) for n in names))
+    report = HealthReport(checks=dict(zip(names, results, strict=True)))
+    if res.settings.is_production:
+        report.checks["environment"] = check_environment(res)
+    if report.checks["redis"] == OK:
+        stale = 3.0 * res.settings.HEARTBEAT_SECONDS
+        worker, scheduler = await asyncio.gather(
+            _run(lambda: _heartbeat(res, WORKER_HEARTBEAT_KEY, stale)),
+            _run(lambda: _heartbeat(res, SCHEDULER_HEARTBEAT_KEY, stale)),
+        )
+        report.processes = {"worker": worker, "scheduler": scheduler}
+    return report

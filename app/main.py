@@ -1,0 +1,73 @@
+"""API entry point: `uvicorn app.main:app` (RUN_MODE=api)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api import health
+from app.core.config import APP_VERSION_DEFAULT, ConfigError, Settings, get_settings
+from app.core.embedded import embedded_defaults
+from app.core.logging import configure_logging, get_logger
+from app.core.resources import open_resources
+
+log = get_logger(__name__)
+
+
+def _lifespan(preset: Settings | None) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = preset or get_settings()
+        settings.require_for("api")
+        configure_logging(settings, service="api")
+        with embedded_defaults(settings) as resolved:
+            async with open_resources(resolved) as resources:
+                app.state.settings = resolved
+                app.state.resources = resources
+                log.info("API started", environment=resolved.environment)
+                yield
+        log.info("API stopped")
+
+    return lifespan
+
+
+class _ConfigGuard:
+    """Turn a configuration error at start-up into one clear line instead of a traceback.
+
+    Starlette reports lifespan failures with a full traceback; an operator who set
+    MAX_MSGS_POR_HORA=-1 needs the variable's name, not a stack. Settings are validated
+    here, before the lifespan runs, and a failure is reported as uvicorn expects.
+    """
+
+    def __init__(self, app: ASGIApp, preset: Settings | None = None) -> None:
+        self.app = app
+        self.preset = preset
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            try:
+                (self.preset or get_settings()).require_for("api")
+            except ConfigError as exc:
+                await receive()  # lifespan.startup
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. Settings are read at start-up (lifespan), not at import."""
+    app = FastAPI(
+        title="Julia",
+        version=settings.APP_VERSION if settings else APP_VERSION_DEFAULT,
+        lifespan=_lifespan(settings),
+    )
+    app.include_router(health.router)
+    app.add_middleware(_ConfigGuard, preset=settings)
+    return app
+
+
+app = create_app()

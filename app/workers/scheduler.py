@@ -1,0 +1,171 @@
+"""The scheduler (RUN_MODE=scheduler): `python -m app.workers.scheduler`.
+
+APScheduler runs the cron table in TZ. Every replica runs the table, but a job only does
+work in the replica holding the Redis leader lease, and each (job, time slot) is claimed in
+`job_runs` first, so a tick runs once even across a leader hand-over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from app.core.config import Settings
+from app.core.embedded import embedded_defaults
+from app.core.logging import configure_logging, get_logger
+from app.core.redis import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_LEADER_KEY
+from app.core.resources import Resources, open_resources
+from app.domain.operations import repository
+from app.workers.leader import LeaderLease
+from app.workers.runtime import settings_or_exit
+
+log = get_logger("app.workers.scheduler")
+
+JobFunc = Callable[[Resources], Awaitable[None]]
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A scheduled job that runs every `every_seconds`, on slots aligned to the epoch."""
+
+    name: str
+    func: JobFunc
+    every_seconds: int
+
+    def slot(self, now: datetime) -> datetime:
+        """The scheduled tick `now` belongs to (runs may start a little late)."""
+        elapsed = int((now - _EPOCH).total_seconds())
+        return datetime.fromtimestamp(
+            _EPOCH.timestamp() + elapsed - elapsed % self.every_seconds, UTC
+        )
+
+
+async def heartbeat(res: Resources) -> None:
+    """Tell the deep health check (and the alerts) that the scheduler is alive."""
+    beat = {"ts": time.time(), "host": process_name()}
+    await res.redis.set(
+        SCHEDULER_HEARTBEAT_KEY, json.dumps(beat), ex=3 * res.settings.HEARTBEAT_SECONDS
+    )
+
+
+def job_table(settings: Settings) -> list[JobSpec]:
+    return [JobSpec("heartbeat", heartbeat, settings.HEARTBEAT_SECONDS)]
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JuliaScheduler:
+    """The cron table, the leader lease and the job wrapper of one scheduler process."""
+
+    def __init__(self, res: Resources, jobs: list[JobSpec]) -> None:
+        self.res = res
+        self.jobs = jobs
+        settings = res.settings
+        self.lease = LeaderLease(
+            res.redis, SCHEDULER_LEADER_KEY, settings.SCHEDULER_LEASE_SECONDS, process_name()
+        )
+        self.aps = AsyncIOScheduler(
+            timezone=settings.tz,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        )
+
+    async def run_job(self, spec: JobSpec) -> None:
+        """Run one tick of `spec` if this replica leads and the slot is unclaimed."""
+        if not self.lease.held:
+            return
+        now = datetime.now(UTC)
+        slot = spec.slot(now)
+        try:
+            run_id = await repository.claim_job_slot(self.res.db, spec.name, slot, process_name())
+        except Exception as exc:
+            log.error(f"Job failed: {spec.name}: cannot record the run: {exc}")
+            return
+        if run_id is None:
+            return
+        started = time.monotonic()
+        status, error = "ok", None
+        try:
+            await spec.func(self.res)
+        except Exception as exc:  # job boundary: log, record, keep the scheduler alive
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            log.error(f"Job failed: {spec.name}: {error}", job=spec.name, slot=slot.isoformat())
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        if status == "ok":
+            log.info(f"Job executed: {spec.name}", job=spec.name, duration_ms=elapsed_ms)
+        try:
+            await repository.finish_job_run(
+                self.res.db, run_id, status=status, duration_ms=elapsed_ms, error=error
+            )
+        except Exception as exc:
+            log.warning("scheduler.job_run.unrecorded", job=spec.name, error=str(exc))
+
+    async def keep_lease(self, stop: asyncio.Event) -> None:
+        interval = self.res.settings.SCHEDULER_LEASE_SECONDS / 3
+        while not stop.is_set():
+            await self.lease.refresh()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for spec in self.jobs:
+            self.aps.add_job(
+                self.run_job,
+                IntervalTrigger(seconds=spec.every_seconds, start_date=_EPOCH),
+                args=[spec],
+                id=spec.name,
+                name=spec.name,
+            )
+        await self.lease.refresh()
+        lease_task = asyncio.create_task(self.keep_lease(stop))
+        self.aps.start()
+        log.info(
+            "Scheduler started",
+            jobs=[spec.name for spec in self.jobs],
+            tz=self.res.settings.TZ,
+            leader=self.lease.held,
+        )
+        try:
+            await stop.wait()
+        finally:
+            self.aps.shutdown(wait=False)
+            lease_task.cancel()
+            await asyncio.gather(lease_task, return_exceptions=True)
+            await self.lease.release()
+            log.info("Scheduler stopped")
+
+
+async def serve(settings: Settings, jobs: list[JobSpec] | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_resources(settings) as res:
+        await JuliaScheduler(res, jobs if jobs is not None else job_table(settings)).run(stop)
+
+
+def main() -> None:
+    settings = settings_or_exit("scheduler")
+    configure_logging(settings, service="scheduler")
+    # APScheduler narrates every job it adds and runs; ours ("Job executed: <name>") suffice.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    with embedded_defaults(settings) as resolved:
+        asyncio.run(serve(resolved))
+
+
+if __name__ == "__main__":
+    main()
