@@ -2,6 +2,12 @@
 # One image, three services: RUN_MODE picks the process (see docs/deploy.md).
 set -e
 
+# An explicit command (a platform's pre-deploy step, `docker run IMAGE python -m app migrate`)
+# runs as given; without one, RUN_MODE picks the service.
+if [ "$#" -gt 0 ]; then
+    exec "$@"
+fi
+
 if [ -z "${RUN_MODE:-}" ]; then
     echo "ERROR: RUN_MODE environment variable is required!"
     exit 1

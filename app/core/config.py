@@ -34,7 +34,14 @@ APP_VERSION_DEFAULT = "1.0.0"
 # What each run mode cannot do without in production. DATABASE_URL and REDIS_URL are
 # needed by all three; the rest by the process that uses them.
 REQUIRED_IN_PRODUCTION: dict[str, tuple[str, ...]] = {
-    "api": ("DATABASE_URL", "REDIS_URL", "EVOLUTION_WEBHOOK_SECRET", "JWT_SECRET_KEY"),
+    # SUPABASE_PROJECT_REF lets /health/deep catch a deploy pointed at the wrong project.
+    "api": (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "EVOLUTION_WEBHOOK_SECRET",
+        "JWT_SECRET_KEY",
+        "SUPABASE_PROJECT_REF",
+    ),
     "worker": (
         "DATABASE_URL",
         "REDIS_URL",

@@ -23,6 +23,7 @@ _ADOPTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "apscheduler")
 
 
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict.pop("color_message", None)  # uvicorn's ANSI copy of the message
     for key in list(event_dict):
         if any(word in key.lower() for word in _SENSITIVE):
             event_dict[key] = "***"

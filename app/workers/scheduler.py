@@ -35,6 +35,7 @@ log = get_logger("app.workers.scheduler")
 
 JobFunc = Callable[[Resources], Awaitable[None]]
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+STOP_GRACE_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class JuliaScheduler:
         self.lease = LeaderLease(
             res.redis, SCHEDULER_LEADER_KEY, settings.SCHEDULER_LEASE_SECONDS, process_name()
         )
+        self.stopping = False
+        self.running: set[asyncio.Task[None]] = set()
         self.aps = AsyncIOScheduler(
             timezone=settings.tz,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -86,8 +89,12 @@ class JuliaScheduler:
 
     async def run_job(self, spec: JobSpec) -> None:
         """Run one tick of `spec` if this replica leads and the slot is unclaimed."""
-        if not self.lease.held:
+        if not self.lease.held or self.stopping:
             return
+        task = asyncio.current_task()
+        if task is not None:
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
         now = datetime.now(UTC)
         slot = spec.slot(now)
         try:
@@ -106,7 +113,12 @@ class JuliaScheduler:
             log.error(f"Job failed: {spec.name}: {error}", job=spec.name, slot=slot.isoformat())
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if status == "ok":
-            log.info(f"Job executed: {spec.name}", job=spec.name, duration_ms=elapsed_ms)
+            log.info(
+                f"Job executed: {spec.name}",
+                job=spec.name,
+                slot=slot.isoformat(),
+                duration_ms=elapsed_ms,
+            )
         try:
             await repository.finish_job_run(
                 self.res.db, run_id, status=status, duration_ms=elapsed_ms, error=error
@@ -142,6 +154,10 @@ class JuliaScheduler:
         try:
             await stop.wait()
         finally:
+            # Let a tick in flight finish (APScheduler would cancel it) before leaving.
+            self.stopping = True
+            if self.running:
+                await asyncio.wait(set(self.running), timeout=STOP_GRACE_SECONDS)
             self.aps.shutdown(wait=False)
             lease_task.cancel()
             await asyncio.gather(lease_task, return_exceptions=True)

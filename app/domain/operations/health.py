@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from app.core import migrations
+from app.core.config import Settings
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
 from app.core.resources import Resources
 
@@ -62,16 +63,16 @@ async def check_migrations(res: Resources) -> str:
     return OK
 
 
-def check_environment(res: Resources) -> str:
+def check_environment(settings: Settings) -> str:
     """In production the database must belong to SUPABASE_PROJECT_REF's project.
 
     Supabase puts the project ref in the direct host (db.<ref>.supabase.co) or, through the
     pooler, in the user name (postgres.<ref>); either one counts.
     """
-    ref = res.settings.SUPABASE_PROJECT_REF
+    ref = settings.SUPABASE_PROJECT_REF
     if not ref:
         return "error: SUPABASE_PROJECT_REF is not set"
-    parts = urlsplit(res.settings.database_dsn)
+    parts = urlsplit(settings.database_dsn)
     if ref in (parts.hostname or "") or ref in (parts.username or ""):
         return OK
     return "error: wrong environment, the database is not in SUPABASE_PROJECT_REF's project"
@@ -100,7 +101,7 @@ async def deep_health(res: Resources) -> HealthReport:
     results = await asyncio.gather(*(_run(checks[n]) for n in names))
     report = HealthReport(checks=dict(zip(names, results, strict=True)))
     if res.settings.is_production:
-        report.checks["environment"] = check_environment(res)
+        report.checks["environment"] = check_environment(res.settings)
     if report.checks["redis"] == OK:
         stale = 3.0 * res.settings.HEARTBEAT_SECONDS
         worker, scheduler = await asyncio.gather(
