@@ -107,3 +107,12 @@ def test_production_is_satisfied_by_real_settings() -> None:
 def test_git_sha_falls_back_to_railway() -> None:
     assert load_settings(RAILWAY_GIT_COMMIT_SHA="abc123").git_sha == "abc123"
     assert load_settings(GIT_SHA="def", RAILWAY_GIT_COMMIT_SHA="abc").git_sha == "def"
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_SECRET_KEY", "")
+    monkeypatch.setenv("MAX_MSGS_POR_HORA", "")
+    settings = load_settings(ENVIRONMENT="production")
+    assert settings.MAX_MSGS_POR_HORA == 20
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
+        settings.require_for("api")

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=True,
         hide_input_in_errors=True,
+        # An empty variable (JWT_SECRET_KEY=) is unset, not an empty secret.
+        env_ignore_empty=True,
     )
 
     # App
