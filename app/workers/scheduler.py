@@ -142,7 +142,8 @@ class JuliaScheduler:
                 id=spec.name,
                 name=spec.name,
             )
-        await self.lease.refresh()
+        if await self.lease.refresh():
+            await heartbeat(self.res)  # visible in /health/deep before the first tick
         lease_task = asyncio.create_task(self.keep_lease(stop))
         self.aps.start()
         log.info(
