@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import Proc, base_env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.processes import Proc, base_env, free_port
 
 
 def _deep_health(port: int, timeout: float) -> httpx.Response:
@@ -36,7 +29,7 @@ def _deep_health(port: int, timeout: float) -> httpx.Response:
 @pytest.mark.slow
 def test_dev_runs_everything_on_embedded_services_and_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / ".julia"
-    port = _free_port()
+    port = free_port()
     env = base_env(ENVIRONMENT="development", JULIA_DATA_DIR=str(data), HEARTBEAT_SECONDS="1")
     proc = Proc(["python", "-m", "app", "dev", "--port", str(port)], env)
     try:

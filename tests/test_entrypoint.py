@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -14,16 +13,10 @@ import pytest
 from arq.connections import RedisSettings, create_pool
 
 from app.core.redis import QUEUE_NAME
-from tests.support.processes import ROOT, Proc, base_env
+from tests.support.processes import ROOT, Proc, base_env, free_port
 
 ENTRYPOINT = str(ROOT / "scripts" / "entrypoint.sh")
 SECRET = "sk-ant-api03-do-not-print-me"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_unset_run_mode_is_an_error() -> None:
@@ -46,7 +39,7 @@ def test_invalid_run_mode_is_an_error() -> None:
 def test_each_mode_starts_and_logs_its_start_line(
     mode: str, start_line: str, database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = base_env(
         RUN_MODE=mode,
         DATABASE_URL=database_url,
@@ -117,7 +110,7 @@ def test_bad_setting_stops_the_api_naming_the_variable() -> None:
     env = base_env(
         RUN_MODE="api",
         HORARIO_INICIO="25:00",
-        PORT=str(_free_port()),
+        PORT=str(free_port()),
         REDIS_URL=f"redis://:{SECRET}@localhost:1/0",
     )
     proc = Proc([ENTRYPOINT], env)
@@ -140,7 +133,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
 def test_production_logs_are_json_including_uvicorn(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = base_env(
         RUN_MODE="api",
         ENVIRONMENT="production",
