@@ -25,10 +25,16 @@ class CommandError(Exception):
     """A command could not do its job; the message is for the person at the terminal."""
 
 
-async def _migrate(settings: Settings) -> list[migrations.Migration]:
+async def _migrate(settings: Settings, *, seed_demo: bool = False) -> list[migrations.Migration]:
+    """Apply pending migrations; with `seed_demo`, then add the demo set to an empty database."""
     conn = await db.connect(settings.database_dsn)
     try:
-        return await migrations.migrate(conn)
+        applied = await migrations.migrate(conn)
+        if seed_demo and await demo_data.seed_if_empty(
+            conn, tz=settings.tz, today=datetime.now(UTC)
+        ):
+            log.info("dev.demo_data.seeded")
+        return applied
     finally:
         await conn.close()
 
@@ -41,15 +47,6 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print("Database is up to date.")
     return 0
-
-
-async def _prepare_dev(settings: Settings) -> bool:
-    await _migrate(settings)
-    conn = await db.connect(settings.database_dsn)
-    try:
-        return await demo_data.seed_if_empty(conn, tz=settings.tz, today=datetime.now(UTC))
-    finally:
-        await conn.close()
 
 
 def _children(port: int) -> dict[str, list[str]]:
@@ -98,8 +95,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         stopping = True
 
     with embedded_defaults(settings) as resolved:
-        if asyncio.run(_prepare_dev(resolved)):
-            log.info("dev.demo_data.seeded")
+        asyncio.run(_migrate(resolved, seed_demo=True))
         env = {
             **os.environ,
             "ENVIRONMENT": resolved.environment,

@@ -21,8 +21,8 @@ log = get_logger(__name__)
 def _lifespan(preset: Settings | None) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # _ConfigGuard has already validated these settings for RUN_MODE=api.
         settings = preset or get_settings()
-        settings.require_for("api")
         configure_logging(settings, service="api")
         with embedded_defaults(settings) as resolved:
             async with open_resources(resolved) as resources:

@@ -27,10 +27,6 @@ class HealthReport:
     def healthy(self) -> bool:
         return all(value == OK for value in self.checks.values())
 
-    @property
-    def failing(self) -> list[str]:
-        return [name for name, value in self.checks.items() if value != OK]
-
 
 def _error(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
