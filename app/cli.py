@@ -114,6 +114,18 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from app.chat import ChatError, run_chat
+
+    url = args.url or f"http://127.0.0.1:{settings.PORT}"
+    try:
+        return asyncio.run(run_chat(settings, url=url, phone=args.phone, name=args.name))
+    except ChatError as exc:
+        raise CommandError(str(exc)) from exc
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="julia", description="Julia, Revoluna's recruiter.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_dev)
     mig = sub.add_parser("migrate", help="apply pending database migrations")
     mig.set_defaults(func=cmd_migrate)
+    chat = sub.add_parser("chat", help="talk to Julia as a doctor (needs `julia dev` running)")
+    chat.add_argument("--phone", default="5511999990000", help="the doctor's number (E.164 digits)")
+    chat.add_argument("--name", default="Dr. Teste", help="the doctor's WhatsApp name")
+    chat.add_argument("--url", default=None, help="API base URL (default http://127.0.0.1:PORT)")
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import health
+from app.api import health, webhooks
 from app.core.config import APP_VERSION_DEFAULT, ConfigError, Settings, get_settings
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan(settings),
     )
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     app.add_middleware(_ConfigGuard, preset=settings)
     return app
 

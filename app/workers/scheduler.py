@@ -24,11 +24,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from app.core.config import Settings
 from app.core.embedded import embedded_defaults
+from app.core.lease import Lease
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_LEADER_KEY
 from app.core.resources import Resources, open_resources
 from app.domain.operations import repository
-from app.workers.leader import LeaderLease
+from app.workers.jobs import sweep
 from app.workers.runtime import settings_or_exit
 
 log = get_logger("app.workers.scheduler")
@@ -63,7 +64,11 @@ async def heartbeat(res: Resources) -> None:
 
 
 def job_table(settings: Settings) -> list[JobSpec]:
-    return [JobSpec("heartbeat", heartbeat, settings.HEARTBEAT_SECONDS)]
+    return [
+        JobSpec("heartbeat", heartbeat, settings.HEARTBEAT_SECONDS),
+        # Messages nobody answered (killed worker, lost job) are re-enqueued from here.
+        JobSpec("varrer_mensagens", sweep, max(5, settings.SWEEP_AFTER_SECONDS // 3)),
+    ]
 
 
 def process_name() -> str:
@@ -77,8 +82,12 @@ class JuliaScheduler:
         self.res = res
         self.jobs = jobs
         settings = res.settings
-        self.lease = LeaderLease(
-            res.redis, SCHEDULER_LEADER_KEY, settings.SCHEDULER_LEASE_SECONDS, process_name()
+        self.lease = Lease(
+            res.redis,
+            SCHEDULER_LEADER_KEY,
+            settings.SCHEDULER_LEASE_SECONDS,
+            process_name(),
+            log_as="scheduler.leader",
         )
         self.stopping = False
         self.running: set[asyncio.Task[None]] = set()

@@ -448,3 +448,8 @@ def test_ignored_event_does_not_inspect_data() -> None:
 def test_missing_instance_is_empty_string() -> None:
     body = _without(("instance",))
     assert message(body).instance == ""
+
+
+def test_a_name_evolution_never_sends_is_refused() -> None:
+    with pytest.raises(WebhookError, match="unknown event"):
+        parse_webhook({"event": "foo.bar", "instance": "Revoluna", "data": {}})

@@ -22,6 +22,44 @@ ConnectionState = Literal["open", "connecting", "close", "unknown"]
 
 MESSAGE_EVENTS = frozenset({"messages.upsert", "send.message"})
 
+# Every event Evolution v2 can post (normalised). Those Julia does not use are stored and
+# acknowledged; a name outside this list is not an Evolution delivery and is refused.
+EVOLUTION_EVENTS = frozenset(
+    {
+        "application.startup",
+        "qrcode.updated",
+        "connection.update",
+        "messages.set",
+        "messages.upsert",
+        "messages.edited",
+        "messages.update",
+        "messages.delete",
+        "send.message",
+        "contacts.set",
+        "contacts.upsert",
+        "contacts.update",
+        "presence.update",
+        "chats.set",
+        "chats.upsert",
+        "chats.update",
+        "chats.delete",
+        "groups.upsert",
+        "group.update",
+        "groups.update",
+        "group.participants.update",
+        "labels.edit",
+        "labels.association",
+        "call",
+        "typebot.start",
+        "typebot.change.status",
+        "logout.instance",
+        "remove.instance",
+        "instance.create",
+        "instance.delete",
+        "status.instance",
+    }
+)
+
 # Containers whose `.message` holds the real content; they can nest (ephemeral view-once).
 _WRAPPERS = (
     "ephemeralMessage",
@@ -161,6 +199,8 @@ def parse_webhook(body: object, *, event_hint: str | None = None) -> list[Event]
         return [_receipt_event(instance, item) for item in _data_items(body)]
     if event == "connection.update":
         return [_connection_event(instance, item) for item in _data_items(body)]
+    if event not in EVOLUTION_EVENTS:
+        raise WebhookError(f"unknown event: {event[:60]}")
     return [IgnoredEvent(instance=instance, event=event)]
 
 

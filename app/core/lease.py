@@ -1,4 +1,7 @@
-"""A Redis lease so that, of several scheduler replicas, exactly one runs the ticks."""
+"""A Redis lease: one holder at a time, renewed while held, expiring if the holder dies.
+
+The scheduler's leader election and the per-conversation turn lock both use it.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +30,14 @@ return 0
 """
 
 
-class LeaderLease:
+class Lease:
     """Holds `key` for `ttl_seconds` at a time; `refresh()` must run well within the ttl."""
 
-    def __init__(self, redis: Redis, key: str, ttl_seconds: float, owner: str) -> None:
+    def __init__(
+        self, redis: Redis, key: str, ttl_seconds: float, owner: str, *, log_as: str | None = None
+    ) -> None:
         self.redis = redis
+        self.log_as = log_as
         self.key = key
         self.ttl_ms = int(ttl_seconds * 1000)
         self.token = f"{owner}:{uuid.uuid4().hex[:8]}"
@@ -49,12 +55,11 @@ class LeaderLease:
             else:
                 now_held = bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
         except Exception as exc:  # Redis down: we cannot prove the lease is ours
-            log.warning("scheduler.leader.unreachable", error=str(exc))
+            log.warning("lease.unreachable", key=self.key, error=str(exc))
             now_held = False
-        if now_held != self.held:
+        if now_held != self.held and self.log_as:
             log.info(
-                "scheduler.leader.acquired" if now_held else "scheduler.leader.lost",
-                owner=self.token,
+                f"{self.log_as}.acquired" if now_held else f"{self.log_as}.lost", owner=self.token
             )
         self.held = now_held
         return now_held

@@ -1,0 +1,171 @@
+"""The agent: one bounded Messages-API tool loop that produces Julia's reply.
+
+The prompt is laid out for prompt caching: tools and the stable system prompt (persona,
+rules, briefing) first, with a breakpoint on the system prompt; then the conversation so
+far, with a breakpoint on its last block, so the next turn reads all of it from cache;
+then this turn's messages with the per-turn context (time, doctor, memories) last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.domain.conversations.repository import StoredMessage
+from app.domain.conversations.tools import TOOL_DEFINITIONS, ToolOutcome
+from app.integrations.anthropic_llm import cost_usd
+from app.integrations.protocols import LLM, Usage
+
+MAX_LLM_CALLS = 6
+MAX_TOKENS = 1024
+_EPHEMERAL = {"type": "ephemeral"}
+
+ToolRunner = Callable[[str, dict[str, Any]], Awaitable[ToolOutcome]]
+
+
+@dataclass
+class AgentResult:
+    text: str
+    model: str
+    llm_calls: int = 0
+    tool_calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    tool_texts: list[str] = field(default_factory=list)
+    handoff_reason: str | None = None
+    reserved_shift_ids: list[int] = field(default_factory=list)
+    quotable_cents: set[int] = field(default_factory=set)
+
+
+def describe(message: StoredMessage) -> str:
+    """A message as the model reads it; media Julia cannot see is named, not invented."""
+    media = message.media or {}
+    kind = media.get("kind")
+    parts = []
+    if kind == "audio":
+        seconds = media.get("seconds")
+        parts.append(f"[áudio de {seconds}s que vc não consegue ouvir]" if seconds else "[áudio]")
+    elif kind:
+        names = {
+            "image": "imagem",
+            "video": "vídeo",
+            "document": "documento",
+            "sticker": "figurinha",
+        }
+        parts.append(f"[{names.get(kind, 'anexo')}]")
+    if message.body:
+        parts.append(message.body)
+    return " ".join(parts) or "[mensagem vazia]"
+
+
+def build_messages(
+    history: list[StoredMessage], burst: list[StoredMessage], context: str
+) -> list[dict[str, Any]]:
+    """Alternating user/assistant messages; the burst and the context close the list."""
+    messages: list[dict[str, Any]] = []
+
+    def add(role: str, text: str) -> None:
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].append({"type": "text", "text": text})
+        else:
+            messages.append({"role": role, "content": [{"type": "text", "text": text}]})
+
+    for message in history:
+        add("user" if message.direction == "in" else "assistant", describe(message))
+    if messages and messages[0]["role"] == "assistant":
+        messages.insert(0, {"role": "user", "content": [{"type": "text", "text": "(início)"}]})
+    if messages:
+        messages[-1]["content"][-1]["cache_control"] = _EPHEMERAL
+    for message in burst:
+        add("user", describe(message))
+    add("user", f"<contexto>\n{context}\n</contexto>")
+    return messages
+
+
+async def run(
+    llm: LLM,
+    *,
+    model: str,
+    system: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    run_tool: ToolRunner,
+) -> AgentResult:
+    """Call the model, run the tools it asks for, and return its final text."""
+    result = AgentResult(text="", model=model)
+    totals = [0, 0, 0, 0]
+    conversation = list(messages)
+    final_text = ""
+    for _ in range(MAX_LLM_CALLS):
+        response = await llm.create(
+            model=model,
+            system=system,
+            messages=conversation,
+            tools=TOOL_DEFINITIONS,
+            max_tokens=MAX_TOKENS,
+        )
+        result.llm_calls += 1
+        result.cost_usd += cost_usd(response.model, response.usage)
+        u = response.usage
+        for i, value in enumerate(
+            (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens)
+        ):
+            totals[i] += value
+        texts = [b.get("text", "") for b in response.content if b.get("type") == "text"]
+        final_text = "\n\n".join(t for t in texts if t.strip())
+        tool_uses = [b for b in response.content if b.get("type") == "tool_use"]
+        if response.stop_reason != "tool_use" or not tool_uses:
+            break
+        conversation.append({"role": "assistant", "content": response.content})
+        results = []
+        for block in tool_uses:
+            outcome = await run_tool(str(block["name"]), dict(block.get("input") or {}))
+            result.tool_calls += 1
+            result.tool_texts.append(outcome.content)
+            result.quotable_cents |= outcome.quotable_cents
+            if outcome.handoff_reason:
+                result.handoff_reason = outcome.handoff_reason
+            if outcome.reserved_shift_id is not None:
+                result.reserved_shift_ids.append(outcome.reserved_shift_id)
+            results.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": block["id"],
+                    "content": outcome.content,
+                    "is_error": outcome.is_error,
+                }
+            )
+        conversation.append({"role": "user", "content": results})
+    result.text = final_text
+    result.usage = Usage(*totals)
+    return result
+
+
+async def rewrite(
+    llm: LLM,
+    *,
+    model: str,
+    system: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    draft: str,
+    problems: list[str],
+) -> tuple[str, Usage, float]:
+    """Ask once for a corrected reply when the draft broke a rule that cannot be fixed by
+    formatting (an invented value, a hint of being an AI)."""
+    correction = (
+        "Sua última resposta não pode ser enviada: "
+        + "; ".join(problems)
+        + ". Reescreva a resposta pro médico seguindo todas as regras, só o texto da mensagem."
+    )
+    convo = [
+        *messages,
+        {"role": "assistant", "content": [{"type": "text", "text": draft}]},
+        {"role": "user", "content": [{"type": "text", "text": f"<sistema>{correction}</sistema>"}]},
+    ]
+    response = await llm.create(
+        model=model, system=system, messages=convo, tools=TOOL_DEFINITIONS, max_tokens=MAX_TOKENS
+    )
+    text = "\n\n".join(
+        b.get("text", "") for b in response.content if b.get("type") == "text"
+    ).strip()
+    return text, response.usage, cost_usd(response.model, response.usage)

@@ -1,0 +1,215 @@
+"""Storing what Evolution delivers: the edge calls this inside its transaction.
+
+Everything is keyed so a redelivery changes nothing: the delivery itself in webhook_events,
+each message by (instance, provider id). The result says which conversations got a new
+doctor message, so the edge can enqueue their turns after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from app.core.db import Conn
+from app.core.logging import get_logger
+from app.domain.conversations import repository as conversations
+from app.domain.conversations.inbound import (
+    ConnectionEvent,
+    Event,
+    MessageEvent,
+    ReceiptEvent,
+)
+from app.domain.doctors import repository as doctors
+from app.domain.doctors.phones import brazil_variants
+from app.domain.doctors.repository import Doctor
+from app.domain.handoff import service as handoff
+from app.domain.outbound import repository as sends
+
+log = get_logger(__name__)
+
+
+@dataclass
+class IntakeResult:
+    duplicate: bool = False
+    stored: int = 0
+    # conversation id -> newest new doctor message id: one turn job each
+    turns: dict[int, int] = field(default_factory=dict)
+    takeovers: list[int] = field(default_factory=list)
+
+
+def _json_safe(payload: object) -> str:
+    # Postgres jsonb rejects NUL characters; WhatsApp text can carry them.
+    return json.dumps(payload, ensure_ascii=False).replace("\\u0000", "")
+
+
+def delivery_key(instance: str, events: list[Event]) -> str | None:
+    """A key unique per delivery meaning (None: not deduplicable, always stored)."""
+    parts: list[str] = []
+    for event in events:
+        if isinstance(event, MessageEvent):
+            parts.append(f"{event.event}:{event.message_id}")
+        elif isinstance(event, ReceiptEvent):
+            parts.append(f"messages.update:{event.message_id}:{event.status}")
+        else:
+            return None
+    if not parts:
+        return None
+    key = f"{instance}:" + ",".join(parts)
+    return (
+        key if len(key) <= 300 else f"{instance}:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    )
+
+
+async def record_delivery(
+    conn: Conn, *, payload: dict[str, Any], events: list[Event], event_name: str, instance: str
+) -> IntakeResult:
+    """Store one webhook delivery and what it means. The caller commits."""
+    result = IntakeResult()
+    stored = await conn.fetchval(
+        """INSERT INTO webhook_events (source, event, instance, provider_id, payload, status)
+           VALUES ('evolution', $1, $2, $3, $4::jsonb, 'processed')
+           ON CONFLICT (source, provider_id) DO NOTHING RETURNING id""",
+        event_name,
+        instance,
+        delivery_key(instance, events),
+        _json_safe(payload),
+    )
+    if stored is None:
+        result.duplicate = True
+        return result
+    for event in events:
+        if isinstance(event, MessageEvent):
+            await _message(conn, event, result)
+        elif isinstance(event, ConnectionEvent) and event.state != "unknown":
+            await sends.set_chip_state(conn, event.instance, event.state)
+            log.info("chip.state", instance=event.instance, state=event.state)
+        elif isinstance(event, ReceiptEvent) and event.status:
+            await conversations.update_receipt(
+                conn, event.instance, event.message_id, event.status.lower()
+            )
+    return result
+
+
+def _media(event: MessageEvent) -> dict[str, Any] | None:
+    if event.media_kind is None:
+        return None
+    media: dict[str, Any] = {"kind": event.media_kind}
+    if event.audio_seconds is not None:
+        media["seconds"] = event.audio_seconds
+    if event.is_voice_note:
+        media["ptt"] = True
+    return media
+
+
+async def _resolve(conn: Conn, event: MessageEvent) -> Doctor | None:
+    if event.phone:
+        doctor, created = await doctors.get_or_create(conn, event.phone, push_name=event.push_name)
+        if created:
+            log.info("doctor.created", doctor_id=doctor.id)
+        if event.lid and doctor.lid != event.lid:
+            await doctors.set_lid(conn, doctor.id, event.lid)
+        return doctor
+    if event.lid:
+        return await doctors.find_by_lid(conn, event.lid)
+    return None
+
+
+async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> None:
+    common: dict[str, Any] = {
+        "instance": event.instance,
+        "provider_message_id": event.message_id,
+        "remote_jid": event.remote_jid,
+        "message_type": event.message_type,
+        "body": event.text,
+        "media": _media(event),
+        "quoted_id": event.quoted_message_id,
+        "sent_at": event.sent_at,
+    }
+    if event.chat_kind not in ("person", "lid"):
+        # Groups, status, newsletters: kept for the record, never answered.
+        stored = await conversations.insert_message(
+            conn,
+            conversation_id=None,
+            doctor_id=None,
+            direction="out" if event.from_me else "in",
+            author="human" if event.from_me else "doctor",
+            processed=True,
+            **common,
+        )
+        result.stored += stored is not None
+        return
+
+    if event.from_me and await sends.is_own_send(
+        conn,
+        event.message_id,
+        list(brazil_variants(event.phone)) if event.phone else [],
+        event.text,
+    ):
+        return  # the echo of Julia's own send: the gateway records it
+
+    doctor = await _resolve(conn, event)
+    if doctor is None:
+        # An @lid we cannot map to a phone yet: keep it, answerable once the lid is learned.
+        stored = await conversations.insert_message(
+            conn, conversation_id=None, doctor_id=None, direction="in", author="doctor", **common
+        )
+        result.stored += stored is not None
+        log.warning("message.unresolved_sender", chat_kind=event.chat_kind)
+        return
+
+    chip_id = await sends.ensure_chip(conn, event.instance)
+    conversation = await conversations.get_or_open(conn, doctor.id, chip_id)
+
+    if event.from_me:
+        message_id = await conversations.insert_message(
+            conn,
+            conversation_id=conversation.id,
+            doctor_id=doctor.id,
+            direction="out",
+            author="human",
+            processed=True,
+            **common,
+        )
+        result.stored += message_id is not None
+        # Typed on the company phone (messages.upsert) = a person took over. A send through
+        # the API that is not Julia's (send.message, e.g. Chatwoot) is only recorded.
+        if message_id is not None and event.event == "messages.upsert":
+            await handoff.hand_to_human(
+                conn,
+                conversation_id=conversation.id,
+                doctor_id=doctor.id,
+                trigger="humano_no_telefone",
+                reason="mensagem enviada pelo telefone da empresa",
+            )
+            result.takeovers.append(conversation.id)
+            log.info("conversation.human_takeover", conversation_id=conversation.id)
+        return
+
+    message_id = await conversations.insert_message(
+        conn,
+        conversation_id=conversation.id,
+        doctor_id=doctor.id,
+        direction="in",
+        author="doctor",
+        **common,
+    )
+    if message_id is None:
+        return
+    result.stored += 1
+    result.turns[conversation.id] = message_id
+    await conversations.touch_inbound(conn, conversation.id)
+    await doctors.touch_inbound(conn, doctor.id, event.sent_at or datetime.now(UTC))
+    # A reply stops the follow-up cadence and marks campaign targets as answered.
+    await conn.execute(
+        """UPDATE followups SET status = 'cancelado', cancel_reason = 'respondeu'
+           WHERE doctor_id = $1 AND status = 'agendado' AND kind = 'cadencia'""",
+        doctor.id,
+    )
+    await conn.execute(
+        """UPDATE campaign_targets SET status = 'respondeu', responded_at = now()
+           WHERE doctor_id = $1 AND status IN ('enviado', 'pendente', 'adiado')""",
+        doctor.id,
+    )

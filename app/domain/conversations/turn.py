@@ -1,0 +1,578 @@
+"""One conversation turn: a burst of doctor messages in, Julia's reply out.
+
+The job that runs it takes ids only and re-reads everything (DESIGN rule 6):
+
+1. Debounce: only the job of the newest waiting message proceeds, once that message has
+   waited INBOUND_DEBOUNCE_SECONDS; so a burst is answered once.
+2. One turn per conversation at a time (a Redis lease); a job that finds it taken comes
+   back a second later, so a message arriving mid-turn is answered right after it.
+3. Leftovers of a turn whose worker died are finished first: planned messages are
+   delivered (each once), a turn that died before planning is marked failed and its
+   messages are answered now.
+4. Gates: paused (stay silent, keep the messages), human control (a person answers),
+   opt-out (one confirmation), handoff triggers (one transition message, a person takes
+   over, the manager is told).
+5. The agent writes the reply; guardrails repair or replace it; the reply is recorded in
+   the outbound ledger together with the messages' processed mark, then delivered through
+   the gateway with human-like pacing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+
+from app.core.circuit import CircuitBreaker
+from app.core.config import Settings
+from app.core.lease import Lease
+from app.core.logging import get_logger
+from app.domain.conversations import agent, prompts, tools
+from app.domain.conversations import repository as repo
+from app.domain.conversations.delivery import reading_delay, split_reply, typing_delay
+from app.domain.conversations.detection import handoff_reason, is_opt_out
+from app.domain.conversations.guardrails import check_reply, money_cents, repair_format
+from app.domain.conversations.repository import Conversation, StoredMessage, TurnRecord
+from app.domain.conversations.routing import choose_model
+from app.domain.doctors import repository as doctors
+from app.domain.doctors.repository import Doctor
+from app.domain.handoff import service as handoff
+from app.domain.memory import service as memory
+from app.domain.operations.notifications import notify
+from app.domain.operations.status import StatusReader
+from app.domain.outbound import repository as sends
+from app.domain.outbound.gateway import Gateway, Outcome
+from app.integrations.protocols import LLM, Embedder, LLMUnavailable, Notifier, Usage
+
+log = get_logger(__name__)
+
+# After this many failed attempts at one burst, the doctor is not kept waiting any longer.
+MAX_LLM_ATTEMPTS = 3
+# Handoff triggers from the detector mapped onto the handoffs table's vocabulary.
+_TRIGGERS = {"pedido": "pedido", "bot": "pedido", "juridico": "juridico", "negativo": "negativo"}
+_TRIGGER_REASONS = {
+    "pedido": "pediu para falar com uma pessoa",
+    "bot": "perguntou se fala com um robô",
+    "juridico": "palavras jurídicas ou denúncia",
+    "negativo": "mensagem muito negativa",
+}
+_BLOCKING_RULES = {"ai_disclosure", "invented_value", "empty"}
+
+Enqueue = Callable[[int, int | None, float], Awaitable[None]]
+
+
+@dataclass
+class TurnServices:
+    """What a turn needs, built once per worker process."""
+
+    settings: Settings
+    db: asyncpg.Pool
+    redis: Redis
+    gateway: Gateway
+    status: StatusReader
+    llm: LLM | None
+    breaker: CircuitBreaker
+    embedder: Embedder | None
+    notifier: Notifier | None
+    enqueue: Enqueue  # (conversation id, message id, delay seconds): run a turn job later
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+async def handle(
+    svc: TurnServices, conversation_id: int, message_id: int | None, *, job_id: str | None = None
+) -> str:
+    """Run the turn a new message (or a sweep, with `message_id` None) asked for.
+
+    Returns what happened, for logs and tests: answered, nothing, newer_pending,
+    debouncing, busy, paused, human, opt_out, handoff, llm_retry, held.
+    """
+    if message_id is not None:
+        waiting = await _waiting(svc.db, conversation_id)
+        if message_id not in waiting.ids:
+            return "nothing"
+        if waiting.ids[-1] != message_id:
+            return "newer_pending"  # the newest message's job answers the whole burst
+        remaining = svc.settings.INBOUND_DEBOUNCE_SECONDS - waiting.newest_age_s
+        if remaining > 0.05:
+            await svc.enqueue(conversation_id, message_id, remaining)
+            return "debouncing"
+
+    ttl = svc.settings.TURN_LOCK_SECONDS
+    lease = Lease(svc.redis, f"julia:turn-lock:{conversation_id}", ttl, job_id or "turn")
+    if not await lease.refresh():
+        await svc.enqueue(conversation_id, message_id, 1.0)
+        return "busy"
+
+    async def keep_alive() -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            await lease.refresh()
+
+    renewer = asyncio.create_task(keep_alive())
+    try:
+        return await _locked(svc, conversation_id, job_id)
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        await lease.release()
+
+
+@dataclass
+class _Waiting:
+    ids: list[int]
+    newest_age_s: float
+
+
+async def _waiting(db: asyncpg.Pool, conversation_id: int) -> _Waiting:
+    # Ages come from the database clock, the same clock that stamped created_at.
+    rows = await db.fetch(
+        """SELECT id, extract(epoch FROM now() - created_at)::float8 AS age FROM messages
+           WHERE conversation_id = $1 AND direction = 'in' AND processed_at IS NULL
+           ORDER BY created_at, id""",
+        conversation_id,
+    )
+    return _Waiting([r["id"] for r in rows], rows[-1]["age"] if rows else 0.0)
+
+
+async def _locked(svc: TurnServices, conversation_id: int, job_id: str | None) -> str:
+    await _finish_interrupted(svc, conversation_id)
+    pending = await repo.pending_inbound(svc.db, conversation_id)
+    if not pending:
+        return "nothing"
+    conversation = await repo.get(svc.db, conversation_id)
+    assert conversation is not None
+    if conversation.under_human:
+        await repo.mark_processed(svc.db, [m.id for m in pending], None)
+        return "human"
+    if await svc.status.paused():
+        log.info("turn.paused", conversation_id=conversation_id, waiting=len(pending))
+        return "paused"
+    doctor = await doctors.get(svc.db, conversation.doctor_id)
+    assert doctor is not None
+    log.info("Processing message", conversation_id=conversation_id, messages=len(pending))
+    turn = _Turn(svc, conversation, doctor, pending, job_id)
+    texts = [m.body for m in pending if m.body]
+    if any(is_opt_out(text) for text in texts):
+        return await turn.opt_out()
+    reason = next((r for r in map(handoff_reason, texts) if r), None)
+    if reason:
+        return await turn.fixed_handoff(reason)
+    return await turn.answer()
+
+
+async def _finish_interrupted(svc: TurnServices, conversation_id: int) -> None:
+    """Deliver what a dead turn planned; release the messages of one that died earlier."""
+    leftovers = await sends.open_replies(svc.db, conversation_id)
+    if leftovers:
+        log.info("turn.resumed", conversation_id=conversation_id, messages=len(leftovers))
+        await deliver(svc, [s.id for s in leftovers], inbound_chars=0)
+    for turn_id in await repo.interrupted_turns(svc.db, conversation_id):
+        async with svc.db.acquire() as conn, conn.transaction():
+            await repo.finish_turn(conn, turn_id, "failed", error="interrompido")
+            await conn.execute(
+                "UPDATE messages SET turn_id = NULL WHERE turn_id = $1 AND processed_at IS NULL",
+                turn_id,
+            )
+        log.warning("turn.interrupted", conversation_id=conversation_id, turn_id=turn_id)
+
+
+async def deliver(svc: TurnServices, send_ids: list[int], *, inbound_chars: int) -> list[Outcome]:
+    """Send planned messages in order with human pacing; stop at the first one not sent."""
+    scale = svc.settings.HUMAN_DELAY_SCALE
+    outcomes: list[Outcome] = []
+    first = reading_delay(inbound_chars, scale=scale, rng=svc.rng) if inbound_chars else 0.0
+    if first > 0:
+        await asyncio.sleep(first)
+    for index, send_id in enumerate(send_ids):
+        row = await sends.get(svc.db, send_id)
+        if row is None:
+            continue
+        typing = typing_delay(row.body, scale=scale, rng=svc.rng)
+        outcome = await svc.gateway.deliver(send_id, typing_s=typing)
+        outcomes.append(outcome)
+        if not outcome.sent and outcome.status != "deferred":
+            for rest in send_ids[index + 1 :]:
+                await sends.mark_outcome(
+                    svc.db, rest, "cancelled", f"anterior_{outcome.reason or outcome.status}"
+                )
+            break
+        if outcome.status == "deferred":
+            break  # keep the order: the rest waits for the retry
+    return outcomes
+
+
+class _Turn:
+    def __init__(
+        self,
+        svc: TurnServices,
+        conversation: Conversation,
+        doctor: Doctor,
+        pending: list[StoredMessage],
+        job_id: str | None,
+    ) -> None:
+        self.svc = svc
+        self.conversation = conversation
+        self.doctor = doctor
+        self.pending = pending
+        self.job_id = job_id
+        self.burst = "\n".join(m.body for m in pending if m.body)
+        self.seed = pending[-1].id
+        self._planned: list[int] = []
+
+    # Fixed answers -----------------------------------------------------------------------
+
+    async def opt_out(self) -> str:
+        now = self.svc.clock()
+        async with self.svc.db.acquire() as conn, conn.transaction():
+            turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
+            newly = await doctors.mark_opted_out(conn, self.doctor.id, "pedido do médico", now)
+            await sends.cancel_queued_for_doctor(conn, self.doctor.id, "opt_out")
+            await conn.execute(
+                """UPDATE followups SET status = 'cancelado', cancel_reason = 'opt_out'
+                   WHERE doctor_id = $1 AND status = 'agendado'""",
+                self.doctor.id,
+            )
+            await conn.execute(
+                """UPDATE campaign_targets SET status = 'cancelado', last_reason = 'opt_out'
+                   WHERE doctor_id = $1 AND status IN ('pendente', 'adiado', 'enviado')""",
+                self.doctor.id,
+            )
+            # One confirmation only: a second "pare" from an opted-out doctor gets silence.
+            parts = [prompts.pick(prompts.OPT_OUT_CONFIRMATIONS, self.seed)] if newly else []
+            send_ids = await self._plan(conn, turn_id, parts, kind="system")
+            await repo.finish_turn(conn, turn_id, "ok")
+        log.info("doctor.opted_out", doctor_id=self.doctor.id, newly=newly)
+        await self._deliver(send_ids)
+        return "opt_out"
+
+    async def fixed_handoff(self, reason: str) -> str:
+        trigger = _TRIGGERS.get(reason, "pedido")
+        detail = _TRIGGER_REASONS.get(reason, reason)
+        text = prompts.pick(prompts.HANDOFF_MESSAGES, self.seed)
+        await self._reply_and_hand_over([text], trigger=trigger, reason=detail, record=None)
+        return "handoff"
+
+    async def _reply_and_hand_over(
+        self, parts: list[str], *, trigger: str, reason: str, record: TurnRecord | None
+    ) -> None:
+        async with self.svc.db.acquire() as conn, conn.transaction():
+            turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
+            await self._hand_over(conn, turn_id, parts, trigger, reason, record)
+        await self._after_handoff(trigger, reason)
+
+    async def _hand_over(
+        self,
+        conn: Any,
+        turn_id: int,
+        parts: list[str],
+        trigger: str,
+        reason: str,
+        record: TurnRecord | None,
+    ) -> list[int]:
+        # The transition message is 'system': the gateway lets it through human control.
+        await handoff.hand_to_human(
+            conn,
+            conversation_id=self.conversation.id,
+            doctor_id=self.doctor.id,
+            trigger=trigger,
+            reason=reason,
+        )
+        send_ids = await self._plan(conn, turn_id, parts, kind="system")
+        await repo.finish_turn(conn, turn_id, "ok", record)
+        self._planned = send_ids
+        return send_ids
+
+    async def _after_handoff(self, trigger: str, reason: str) -> None:
+        await self._deliver(self._planned)
+        who = self.doctor.name or self.doctor.push_name or "médico sem nome"
+        await notify(
+            self.svc.db,
+            self.svc.notifier,
+            key=f"handoff:{self.conversation.id}",
+            kind="handoff",
+            severity="warning",
+            text=(
+                f"Handoff: {who} (+{self.doctor.phone}) precisa de uma pessoa. "
+                f"Motivo: {reason}. Conversa {self.conversation.id}; a Julia ficou em silêncio."
+            ),
+            cooldown=timedelta(minutes=10),
+            payload={"conversation_id": self.conversation.id, "trigger": trigger},
+        )
+        async with self.svc.db.acquire() as conn:
+            await handoff.mark_notified(conn, self.conversation.id)
+        log.info("conversation.handoff", conversation_id=self.conversation.id, trigger=trigger)
+
+    # The agent -------------------------------------------------------------------------
+
+    async def answer(self) -> str:
+        svc, settings = self.svc, self.svc.settings
+        now = svc.clock()
+        history = await repo.history(svc.db, self.conversation.id, before_id=self.pending[0].id)
+        returning = await self._returning(history, now)
+        memories = await memory.relevant(
+            svc.db, svc.embedder, doctor_id=self.doctor.id, query=self.burst or "oi", limit=6
+        )
+        briefing = await svc.db.fetchval(
+            "SELECT content FROM briefings ORDER BY modified_time DESC LIMIT 1"
+        )
+        system = prompts.system_blocks(company=settings.NOME_EMPRESA, briefing=briefing)
+        context = prompts.turn_context(
+            now=now,
+            tz=settings.tz,
+            doctor=prompts.DoctorFacts(
+                name=self.doctor.name,
+                push_name=self.doctor.push_name,
+                specialty=self.doctor.specialty,
+                city=self.doctor.city,
+                state=self.doctor.state,
+                region=self.doctor.region,
+                crm=self.doctor.crm,
+                preferences=self.doctor.preferences,
+            ),
+            memories=[m.content for m in memories],
+            returning=returning,
+            campaign_note=None,
+        )
+        messages = agent.build_messages(history, self.pending, context)
+        model = choose_model(
+            settings.LLM_MODEL,
+            settings.LLM_MODEL_COMPLEX,
+            burst_text=self.burst,
+            history_len=len(history),
+            returning=returning,
+        )
+
+        turn_id = await repo.start_turn(svc.db, self.conversation.id, self.job_id)
+        await svc.db.execute(
+            "UPDATE messages SET turn_id = $1 WHERE id = ANY($2::bigint[])",
+            turn_id,
+            [m.id for m in self.pending],
+        )
+        context_for_tools = tools.ToolContext(
+            db=svc.db,
+            doctor_id=self.doctor.id,
+            conversation_id=self.conversation.id,
+            now=now,
+            tz=settings.tz,
+            embedder=svc.embedder,
+            source_message_id=self.pending[-1].id,
+        )
+        try:
+            if svc.llm is None:
+                raise LLMUnavailable("ANTHROPIC_API_KEY is not set")
+            result = await agent.run(
+                svc.llm,
+                model=model,
+                system=system,
+                messages=messages,
+                run_tool=lambda name, args: tools.run_tool(context_for_tools, name, args),
+            )
+            text, forced = await self._guarded(result, history, system, messages, model)
+        except LLMUnavailable as exc:
+            async with svc.db.acquire() as conn, conn.transaction():
+                await repo.finish_turn(conn, turn_id, "failed", error=str(exc)[:500])
+                await conn.execute("UPDATE messages SET turn_id = NULL WHERE turn_id = $1", turn_id)
+            return await self._model_unavailable(str(exc))
+
+        record = TurnRecord(
+            model=model,
+            llm_calls=result.llm_calls,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            cache_read_tokens=result.usage.cache_read_tokens,
+            cache_write_tokens=result.usage.cache_write_tokens,
+            cost_usd=round(result.cost_usd, 6),
+            tool_calls=result.tool_calls,
+        )
+        parts = split_reply(text)
+        wants_human = forced or result.handoff_reason
+        async with svc.db.acquire() as conn, conn.transaction():
+            if wants_human:
+                trigger = "modelo"
+                await self._hand_over(conn, turn_id, parts, trigger, wants_human, record)
+            else:
+                self._planned = await self._plan(conn, turn_id, parts, kind="reply")
+                await repo.finish_turn(conn, turn_id, "ok", record)
+        log.info(
+            "turn.answered",
+            conversation_id=self.conversation.id,
+            turn_id=turn_id,
+            model=model,
+            llm_calls=result.llm_calls,
+            tool_calls=result.tool_calls,
+            cache_read_tokens=result.usage.cache_read_tokens,
+            parts=len(parts),
+        )
+        if wants_human:
+            await self._after_handoff("modelo", wants_human)
+        else:
+            outcomes = await self._deliver(self._planned)
+            if outcomes and outcomes[0].reason == "pausado":
+                await self._release_for_later(turn_id)
+                return "paused"
+        for shift_id in result.reserved_shift_ids:
+            await self._notify_reservation(shift_id)
+        return "answered"
+
+    async def _guarded(
+        self,
+        result: agent.AgentResult,
+        history: list[StoredMessage],
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        model: str,
+    ) -> tuple[str, str | None]:
+        """The reply to send, and a handoff reason when it had to be replaced."""
+        allowed = set(result.quotable_cents) | money_cents(self.burst, bare_numbers=True)
+        for text in [*result.tool_texts, *(m.body or "" for m in history)]:
+            allowed |= money_cents(text)
+        text = repair_format(result.text)
+        violations = check_reply(text, allowed_cents=allowed)
+        if violations and self.svc.llm is not None:
+            problems = [f"{v.rule}: {v.detail}" for v in violations]
+            log.warning("guardrail.rewrite", conversation_id=self.conversation.id, rules=problems)
+            rewritten, usage, cost = await agent.rewrite(
+                self.svc.llm,
+                model=model,
+                system=system,
+                messages=messages,
+                draft=result.text,
+                problems=problems,
+            )
+            result.llm_calls += 1
+            result.cost_usd += cost
+            result.usage = _add(result.usage, usage)
+            candidate = repair_format(rewritten)
+            remaining = check_reply(candidate, allowed_cents=allowed)
+            if not {v.rule for v in remaining} & _BLOCKING_RULES:
+                return candidate, result.handoff_reason
+            violations = remaining
+        rules = {v.rule for v in violations}
+        if not rules & _BLOCKING_RULES:
+            return text, result.handoff_reason  # e.g. too long: the split keeps it readable
+        log.warning("guardrail.replaced", conversation_id=self.conversation.id, rules=sorted(rules))
+        fallback = prompts.pick(prompts.SAFE_FALLBACKS, self.seed)
+        if "ai_disclosure" in rules:
+            return fallback, "a resposta gerada revelaria que é uma IA"
+        return fallback, result.handoff_reason
+
+    async def _model_unavailable(self, error: str) -> str:
+        svc = self.svc
+        failures = await svc.db.fetchval(
+            """SELECT count(*) FROM turns WHERE conversation_id = $1 AND status = 'failed'
+                 AND started_at >= $2""",
+            self.conversation.id,
+            self.pending[0].created_at,
+        )
+        circuit_open = await svc.breaker.is_open()
+        if not circuit_open and failures < MAX_LLM_ATTEMPTS and svc.llm is not None:
+            delay = 2.0 * 2 ** (failures - 1)
+            log.warning("turn.llm_retry", conversation_id=self.conversation.id, failures=failures)
+            await svc.enqueue(self.conversation.id, self.pending[-1].id, delay)
+            return "llm_retry"
+        if circuit_open:
+            await notify(
+                svc.db,
+                svc.notifier,
+                key="circuit_open:anthropic",
+                kind="alert",
+                severity="critical",
+                text=(
+                    "Circuit aberto: o Claude (Anthropic) está falhando. Conversas novas vão "
+                    f"para humanos com uma mensagem de espera. Último erro: {error[:200]}"
+                ),
+                cooldown=timedelta(minutes=30),
+            )
+        holding = prompts.pick(prompts.HOLDING_MESSAGES, self.seed)
+        await self._reply_and_hand_over(
+            [holding], trigger="llm_indisponivel", reason="IA indisponível", record=None
+        )
+        return "held"
+
+    # Helpers ---------------------------------------------------------------------------
+
+    async def _returning(self, history: list[StoredMessage], now: datetime) -> bool:
+        if history and now - history[-1].created_at > timedelta(days=3):
+            return True
+        return await repo.has_earlier_conversation(
+            self.svc.db, self.doctor.id, self.conversation.id
+        )
+
+    async def _plan(self, conn: Any, turn_id: int, parts: list[str], *, kind: str) -> list[int]:
+        """Record the reply parts (idempotency keys per turn and part) and consume the burst."""
+        chip_id, instance = await self._route(conn)
+        send_ids = []
+        for index, part in enumerate(parts):
+            row = await sends.create(
+                conn,
+                key=f"turn:{turn_id}:{index}",
+                kind=kind,
+                proactive=False,
+                doctor_id=self.doctor.id,
+                to_phone=self.doctor.phone,
+                body=part,
+                conversation_id=self.conversation.id,
+                turn_id=turn_id,
+                chip_id=chip_id,
+                instance=instance,
+            )
+            send_ids.append(row.id)
+        await repo.mark_processed(conn, [m.id for m in self.pending], turn_id)
+        self._planned = send_ids
+        return send_ids
+
+    async def _route(self, conn: Any) -> tuple[int | None, str]:
+        if self.conversation.chip_id is not None:
+            instance = await conn.fetchval(
+                "SELECT instance FROM chips WHERE id = $1", self.conversation.chip_id
+            )
+            if instance:
+                return self.conversation.chip_id, str(instance)
+        return None, self.svc.settings.EVOLUTION_INSTANCE
+
+    async def _deliver(self, send_ids: list[int]) -> list[Outcome]:
+        return await deliver(self.svc, send_ids, inbound_chars=len(self.burst))
+
+    async def _release_for_later(self, turn_id: int) -> None:
+        """Paused before anything went out: the burst waits for `retomar`."""
+        async with self.svc.db.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE messages SET processed_at = NULL, turn_id = NULL WHERE turn_id = $1",
+                turn_id,
+            )
+            await conn.execute(
+                "UPDATE turns SET status = 'skipped', error = 'pausado' WHERE id = $1", turn_id
+            )
+
+    async def _notify_reservation(self, shift_id: int) -> None:
+        who = self.doctor.name or self.doctor.push_name or f"+{self.doctor.phone}"
+        await notify(
+            self.svc.db,
+            self.svc.notifier,
+            key=f"reserva:{shift_id}:{self.doctor.id}",
+            kind="shift_reserved",
+            text=(
+                f"Plantão {shift_id} reservado pela Julia para {who} (+{self.doctor.phone}). "
+                "Falta a confirmação de um operador."
+            ),
+            cooldown=timedelta(days=1),
+            payload={"shift_id": shift_id, "doctor_id": self.doctor.id},
+        )
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        a.input_tokens + b.input_tokens,
+        a.output_tokens + b.output_tokens,
+        a.cache_read_tokens + b.cache_read_tokens,
+        a.cache_write_tokens + b.cache_write_tokens,
+    )

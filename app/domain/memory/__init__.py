@@ -1,0 +1,1 @@
+"""What Julia remembers about each doctor: facts with optional embeddings for retrieval."""

@@ -1,0 +1,1 @@
+"""Proactive contact: follow-ups and reminders."""

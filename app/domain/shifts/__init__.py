@@ -1,0 +1,1 @@
+"""Shifts (plantões): search, hospital details and reservation."""

@@ -1,0 +1,91 @@
+"""Evolution API v2 client (the WhatsApp gateway) and the development sandbox outbox."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import httpx
+from redis.asyncio import Redis
+
+from app.integrations.protocols import SendError
+
+SANDBOX_OUTBOX_KEY = "julia:sandbox:outbox"
+_SANDBOX_MAXLEN = 5000
+
+
+class EvolutionSender:
+    """`sendText` and `sendPresence` over Evolution's REST API.
+
+    Evolution's own `delay` option on sendText is never used: it makes the request block for
+    the delay, and a client timeout during it would re-send. Julia waits on her side instead.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._headers = {"apikey": api_key}
+
+    async def send_text(self, instance: str, number: str, text: str) -> str:
+        try:
+            response = await self._http.post(
+                f"{self._base}/message/sendText/{instance}",
+                json={"number": number, "text": text},
+                headers=self._headers,
+            )
+        except httpx.ConnectError as exc:
+            # The request never left: sending again cannot duplicate the message.
+            raise SendError(f"evolution unreachable: {exc}", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise SendError(
+                f"evolution request failed: {type(exc).__name__}", retryable=False
+            ) from exc
+        if response.status_code >= 400:
+            raise SendError(
+                f"evolution sendText answered {response.status_code}",
+                # 5xx before processing is common (proxy down); a 4xx will fail again.
+                retryable=response.status_code in (502, 503),
+            )
+        try:
+            message_id = response.json()["key"]["id"]
+        except (ValueError, KeyError, TypeError):
+            message_id = None
+        return str(message_id) if message_id else f"unknown-{secrets.token_hex(6)}"
+
+    async def send_presence(self, instance: str, number: str, delay_ms: int) -> None:
+        try:
+            await self._http.post(
+                f"{self._base}/chat/sendPresence/{instance}",
+                json={"number": number, "presence": "composing", "delay": delay_ms},
+                headers=self._headers,
+            )
+        except httpx.HTTPError:
+            # Typing is cosmetic; the message itself matters.
+            return
+
+
+class SandboxSender:
+    """Development without Evolution: messages go to a Redis stream `julia chat` reads."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def send_text(self, instance: str, number: str, text: str) -> str:
+        message_id = "SANDBOX" + secrets.token_hex(8).upper()
+        entry = {"instance": instance, "number": number, "text": text, "id": message_id}
+        await self._redis.xadd(
+            SANDBOX_OUTBOX_KEY,
+            {"json": json.dumps(entry | {"ts": time.time()})},
+            maxlen=_SANDBOX_MAXLEN,
+            approximate=True,
+        )
+        return message_id
+
+    async def send_presence(self, instance: str, number: str, delay_ms: int) -> None:
+        await self._redis.xadd(
+            SANDBOX_OUTBOX_KEY,
+            {"json": json.dumps({"presence": "composing", "number": number, "ts": time.time()})},
+            maxlen=_SANDBOX_MAXLEN,
+            approximate=True,
+        )

@@ -1,0 +1,83 @@
+"""The interfaces the domain uses to reach vendors (DESIGN rule 9).
+
+Vendor clients in this package implement them; tests run the real clients against a local
+server speaking each vendor's wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class SendError(Exception):
+    """A WhatsApp send failed. `retryable` is True only when the request surely never
+    reached the provider (so sending again cannot duplicate the message)."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class MessageSender(Protocol):
+    async def send_text(self, instance: str, number: str, text: str) -> str:
+        """Send one text; returns the provider's message id."""
+        ...
+
+    async def send_presence(self, instance: str, number: str, delay_ms: int) -> None:
+        """Show "typing..." to the number for about `delay_ms`."""
+        ...
+
+
+class Embedder(Protocol):
+    model: str
+
+    async def embed(
+        self, texts: list[str], *, input_type: Literal["document", "query"]
+    ) -> list[list[float]]:
+        """One vector per text, in order."""
+        ...
+
+
+class Notifier(Protocol):
+    async def notify(self, text: str, *, kind: str, severity: Severity = "info") -> None:
+        """Tell the manager (Slack). Raises on delivery failure; callers decide."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LLMResponse:
+    """A Messages API answer as plain data: content blocks are dicts (`text`, `tool_use`)."""
+
+    model: str
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    usage: Usage
+
+
+class LLMUnavailable(Exception):
+    """The model could not answer (after retries), or the circuit breaker is open."""
+
+
+class LLM(Protocol):
+    async def create(
+        self,
+        *,
+        model: str,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        max_tokens: int,
+    ) -> LLMResponse:
+        """One Messages API call. Raises LLMUnavailable when the model cannot answer."""
+        ...

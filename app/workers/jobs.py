@@ -1,0 +1,73 @@
+"""Queue jobs and how they are enqueued. Jobs take ids and are safe to run twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from app.core.config import Settings
+from app.core.logging import get_logger
+from app.core.resources import Resources
+from app.domain.conversations import repository as conversations
+from app.domain.conversations import turn
+from app.domain.outbound import repository as sends
+from app.workers.enqueue import enqueue_turn
+
+log = get_logger(__name__)
+
+
+async def run_turn(ctx: dict[str, Any], conversation_id: int, message_id: int | None) -> str:
+    services: turn.TurnServices = ctx["turns"]
+    outcome = await turn.handle(services, conversation_id, message_id, job_id=ctx.get("job_id"))
+    log.info("turn.done", conversation_id=conversation_id, outcome=outcome)
+    return outcome
+
+
+def requeue(redis: ArqRedis, settings: Settings) -> turn.Enqueue:
+    """The turn's way back into the queue: a fresh job id, so it never collides with the
+    job that is running now."""
+
+    async def enqueue(conversation_id: int, message_id: int | None, delay: float) -> None:
+        await enqueue_turn(
+            redis,
+            conversation_id,
+            message_id,
+            settings,
+            delay=delay,
+            job_id=f"turn:{conversation_id}:{message_id}:{uuid.uuid4().hex[:8]}",
+        )
+
+    return enqueue
+
+
+async def sweep(res: Resources) -> None:
+    """Re-enqueue what nobody is answering: messages left by a killed worker or a lost
+    job, and replies whose send is due for a retry. Oldest waiting conversation first."""
+    settings = res.settings
+    cutoff = datetime.now(UTC) - timedelta(seconds=settings.SWEEP_AFTER_SECONDS)
+    slot = int(datetime.now(UTC).timestamp()) // settings.SWEEP_AFTER_SECONDS
+    stuck = await conversations.unprocessed_older_than(res.db, cutoff)
+    for conversation_id, message_id in stuck:
+        await enqueue_turn(
+            res.redis,
+            conversation_id,
+            message_id,
+            settings,
+            delay=0,
+            job_id=f"sweep:{conversation_id}:{message_id}:{slot}",
+        )
+    due = await sends.conversations_with_due_replies(res.db)
+    for conversation_id in due:
+        await enqueue_turn(
+            res.redis,
+            conversation_id,
+            None,
+            settings,
+            delay=0,
+            job_id=f"sweep:{conversation_id}:resume:{slot}",
+        )
+    if stuck or due:
+        log.info("sweep.enqueued", waiting=len(stuck), resumed=len(due))

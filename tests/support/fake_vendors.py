@@ -1,0 +1,1007 @@
+"""A local HTTP fake of the remote vendors, speaking each vendor's real wire format.
+
+The real SDK clients run unmodified against it, pointed at `fake.url`; it is a real server on
+127.0.0.1 (uvicorn in a background thread), so worker subprocesses can reach it too.
+
+    with FakeVendors() as fake:
+        client = anthropic.AsyncAnthropic(api_key="test-key", base_url=fake.url)
+        fake.anthropic.script(text_reply("oi"), tool_call("buscar_plantoes", {"dia": "sab"}))
+        ...
+        fake.wait_until(lambda: len(fake.evolution.sends) == 2)
+
+Base URLs for the clients:
+    Anthropic  `AsyncAnthropic(api_key=..., base_url=fake.url)` -> POST /v1/messages
+               (also /v1/messages/count_tokens, and `"stream": true` answers SSE events)
+    Voyage     `voyageai.AsyncClient(api_key=..., base_url=fake.url + "/v1")` -> POST /v1/embeddings
+    Evolution  `fake.url` as EVOLUTION_API_URL, header `apikey: fake.evolution.api_key`
+               -> POST /message/sendText/{instance}, POST /chat/sendPresence/{instance}
+    Slack      webhook `fake.url + "/slack/webhook"`;
+               Web API `AsyncWebClient(token="xoxb-...", base_url=fake.url + "/slack/api/")`
+
+Anthropic script steps (module-level constructors, consumed FIFO, one per request; when the
+script is empty `fake.anthropic.default(request_body)` chooses the step):
+    text_reply(text)                  assistant text, stop_reason "end_turn"
+    tool_call(name, input, text=None) [optional text block, tool_use block], stop_reason "tool_use"
+    api_error(status, error_type)     e.g. api_error(529, "overloaded_error"): Anthropic's error
+                                      JSON with header `x-should-retry: true`
+    hang(seconds, then=None)          sleeps (other requests keep being served), then answers
+                                      `then` or the default
+
+Usage numbers emulate prompt caching (see `PromptCache`); `fake.anthropic.usages` keeps the
+usage of every successful answer and `total_usage()` sums them.
+
+Failure injection: `fake.evolution.fail_next(status, times)`, `fake.voyage.fail_next(status,
+times)`, `fake.slack.fail_webhook_next(status, times)`, `fake.slack.fail_post_next(error, times)`.
+`fake.reset()` clears every recorded request, script, failure and the prompt cache, and restores
+`fake.anthropic.default` and `fake.evolution.api_key`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import math
+import re
+import secrets
+import socket
+import string
+import struct
+import threading
+import time
+import unicodedata
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.support.processes import free_port
+
+JSON = dict[str, Any]
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _random_id(prefix: str, length: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+async def _read_json(request: Request) -> Any:
+    """The parsed JSON body, or None when it is not JSON."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Anthropic: script steps
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: list[JSON]
+    stop_reason: str
+
+
+@dataclass(frozen=True)
+class ApiError:
+    status: int
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Hang:
+    seconds: float
+    then: Step | None
+
+
+Step = Reply | ApiError | Hang
+
+
+def text_reply(text: str, *, stop_reason: str = "end_turn") -> Reply:
+    return Reply(content=[{"type": "text", "text": text}], stop_reason=stop_reason)
+
+
+def tool_call(name: str, input: JSON, text: str | None = None) -> Reply:
+    content: list[JSON] = [{"type": "text", "text": text}] if text else []
+    content.append({"type": "tool_use", "id": _random_id("toolu_"), "name": name, "input": input})
+    return Reply(content=content, stop_reason="tool_use")
+
+
+def api_error(status: int, error_type: str, message: str | None = None) -> ApiError:
+    return ApiError(status=status, error_type=error_type, message=message or f"fake {error_type}")
+
+
+def hang(seconds: float, then: Step | None = None) -> Hang:
+    return Hang(seconds=seconds, then=then)
+
+
+def _default_responder(body: JSON) -> Step:
+    return text_reply("oi! tudo bem? aqui é a Julia")
+
+
+# --------------------------------------------------------------------------------------------
+# Anthropic: prompt caching emulation
+# --------------------------------------------------------------------------------------------
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """The shortest prefix the API will write to the cache for `model`.
+
+    Anthropic's prompt-caching docs (as quoted in anthropic-sdk-python issue #1194, 2026, and
+    gateway docs mirroring them): 4096 tokens for Claude Opus 4.6, Opus 4.5 and Haiku 4.5;
+    2048 for Haiku 3.5 and Haiku 3; 1024 for Sonnet 4.6/4.5/4, Opus 4.1/4 and Sonnet 3.7.
+    Shorter prefixes marked with cache_control are processed without caching (no error).
+    """
+    m = model.lower()
+    if any(key in m for key in ("haiku-4-5", "opus-4-5", "opus-4-6")):
+        return 4096
+    if "haiku" in m:
+        return 2048
+    return 1024
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+
+    @property
+    def total_input(self) -> int:
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+
+class PromptCache:
+    """Emulates the Messages API prompt cache well enough to measure a prompt layout.
+
+    The request is flattened into blocks: each tool definition, each system block, then each
+    content block of each message (string content = one text block). A block costs
+    ceil(len(canonical JSON without `cache_control`) / 4) tokens. Blocks carrying
+    `cache_control` are breakpoints (a top-level `cache_control` marks the last block, like
+    automatic caching). A read is the longest cached prefix ending within the 20 blocks up to
+    any breakpoint; the write covers up to the last breakpoint; prefixes shorter than
+    `min_cacheable_tokens(model)` are never written. Entries live 5 minutes (or 1 hour with
+    `"ttl": "1h"`), refreshed on every hit. Not thread-safe: the caller holds the lock.
+    """
+
+    LOOKBACK = 20
+
+    def __init__(self) -> None:
+        self._entries: dict[str, float] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    @staticmethod
+    def blocks(body: JSON) -> list[tuple[str, JSON]]:
+        """(role, block) in the order the API caches them: tools, system, messages."""
+        out: list[tuple[str, JSON]] = [("tool", tool) for tool in body.get("tools") or []]
+        system = body.get("system")
+        if isinstance(system, str):
+            if system:
+                out.append(("system", {"type": "text", "text": system}))
+        elif isinstance(system, list):
+            out.extend(("system", block) for block in system)
+        for message in body.get("messages") or []:
+            role = str(message.get("role", "user"))
+            content = message.get("content")
+            if isinstance(content, str):
+                out.append((role, {"type": "text", "text": content}))
+            elif isinstance(content, list):
+                out.extend((role, block) for block in content)
+        return out
+
+    @staticmethod
+    def _strip(block: JSON) -> JSON:
+        if not isinstance(block, dict):
+            return block
+        return {k: v for k, v in block.items() if k != "cache_control"}
+
+    def count_tokens(self, body: JSON) -> int:
+        return sum(_estimate_tokens(_canonical(self._strip(b))) for _, b in self.blocks(body))
+
+    def apply(self, body: JSON, now: float | None = None) -> Usage:
+        now = time.monotonic() if now is None else now
+        model = str(body.get("model", ""))
+        blocks = self.blocks(body)
+        prefix_tokens: list[int] = []
+        hashes: list[str] = []
+        ttls: list[float | None] = []
+        running = 0
+        digest = hashlib.sha256(model.encode()).digest()
+        for role, block in blocks:
+            text = _canonical(self._strip(block))
+            running += _estimate_tokens(text)
+            prefix_tokens.append(running)
+            digest = hashlib.sha256(digest + role.encode() + b"\0" + text.encode()).digest()
+            hashes.append(digest.hex())
+            control = block.get("cache_control") if isinstance(block, dict) else None
+            ttls.append(self._ttl(control) if isinstance(control, dict) else None)
+        top = body.get("cache_control")
+        if blocks and isinstance(top, dict) and ttls[-1] is None:
+            ttls[-1] = self._ttl(top)
+
+        breakpoints = [i for i, ttl in enumerate(ttls) if ttl is not None]
+        total = running
+        read_end = -1
+        for bp in breakpoints:
+            for j in range(bp, max(-1, bp - self.LOOKBACK), -1):
+                expiry = self._entries.get(hashes[j])
+                if expiry is not None and expiry > now:
+                    read_end = max(read_end, j)
+                    break
+        read = prefix_tokens[read_end] if read_end >= 0 else 0
+
+        creation = 0
+        minimum = min_cacheable_tokens(model)
+        if breakpoints and prefix_tokens[breakpoints[-1]] >= minimum:
+            creation = max(0, prefix_tokens[breakpoints[-1]] - read)
+        if read_end >= 0:
+            self._entries[hashes[read_end]] = max(self._entries[hashes[read_end]], now + 300)
+        for bp in breakpoints:
+            ttl = ttls[bp]
+            if ttl is not None and prefix_tokens[bp] >= minimum:
+                self._entries[hashes[bp]] = max(self._entries.get(hashes[bp], 0.0), now + ttl)
+        return Usage(
+            input_tokens=total - read - creation,
+            cache_creation_input_tokens=creation,
+            cache_read_input_tokens=read,
+        )
+
+    @staticmethod
+    def _ttl(control: JSON) -> float:
+        return 3600.0 if control.get("ttl") == "1h" else 300.0
+
+
+# --------------------------------------------------------------------------------------------
+# Shared plumbing
+# --------------------------------------------------------------------------------------------
+
+
+class _Vendor:
+    def __init__(self, lock: threading.Lock, stopping: threading.Event) -> None:
+        self._lock = lock
+        self._stopping = stopping
+
+    def routes(self) -> list[Route]:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    async def _sleep(self, seconds: float) -> None:
+        """asyncio.sleep that ends early when the server stops."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(0.05, remaining))
+
+
+# --------------------------------------------------------------------------------------------
+# Anthropic
+# --------------------------------------------------------------------------------------------
+
+
+class FakeAnthropic(_Vendor):
+    def __init__(self, lock: threading.Lock, stopping: threading.Event) -> None:
+        super().__init__(lock, stopping)
+        self.requests: list[JSON] = []
+        self.usages: list[JSON] = []
+        self.default: Callable[[JSON], Step] = _default_responder
+        self.cache = PromptCache()
+        self._script: deque[Step] = deque()
+
+    # -- test API ---------------------------------------------------------------------------
+
+    def script(self, *steps: Step) -> None:
+        with self._lock:
+            self._script.extend(steps)
+
+    def pending(self) -> int:
+        """Scripted steps not consumed yet."""
+        with self._lock:
+            return len(self._script)
+
+    def calls_by_model(self) -> dict[str, int]:
+        with self._lock:
+            return dict(Counter(str(body.get("model")) for body in self.requests))
+
+    def total_usage(self) -> dict[str, int]:
+        """Sums of the usage fields over every successful answer."""
+        keys = (
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "output_tokens",
+        )
+        with self._lock:
+            return {key: sum(int(u[key]) for u in self.usages) for key in keys}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.usages.clear()
+            self._script.clear()
+            self.cache.clear()
+            self.default = _default_responder
+
+    # -- wire -------------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/messages", self._messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
+        ]
+
+    @staticmethod
+    def _error(status: int, error_type: str, message: str, *, retry: bool) -> JSONResponse:
+        request_id = _random_id("req_")
+        return JSONResponse(
+            {
+                "type": "error",
+                "error": {"type": error_type, "message": message},
+                "request_id": request_id,
+            },
+            status_code=status,
+            headers={"x-should-retry": "true" if retry else "false", "request-id": request_id},
+        )
+
+    def _check(self, request: Request, body: Any) -> JSONResponse | None:
+        # anthropic 2.x sends the API key as `Authorization: Bearer <key>`; older SDKs and curl
+        # send `x-api-key`. The API accepts both.
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not request.headers.get("x-api-key") and not bearer:
+            return self._error(
+                401, "authentication_error", "x-api-key header is required", retry=False
+            )
+        if not request.headers.get("anthropic-version"):
+            return self._error(
+                400, "invalid_request_error", "anthropic-version: header is required", retry=False
+            )
+        if not isinstance(body, dict):
+            return self._error(
+                400, "invalid_request_error", "request body is not valid JSON", retry=False
+            )
+        for required in ("model", "messages"):
+            if required not in body:
+                return self._error(
+                    400, "invalid_request_error", f"{required}: Field required", retry=False
+                )
+        if not isinstance(body["messages"], list):
+            return self._error(
+                400, "invalid_request_error", "messages: Input should be a list", retry=False
+            )
+        return None
+
+    @staticmethod
+    def _tool_pairing_error(messages: list[Any]) -> str | None:
+        """The real API rejects tool_use blocks not answered by tool_result blocks in the next
+        message, and tool_result blocks whose id was not asked in the previous message."""
+
+        def blocks(message: Any, kind: str, key: str) -> set[str]:
+            content = message.get("content") if isinstance(message, dict) else None
+            if not isinstance(content, list):
+                return set()
+            return {
+                str(b.get(key))
+                for b in content
+                if isinstance(b, dict) and b.get("type") == kind and b.get(key)
+            }
+
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict):
+                return f"messages.{i}: Input should be a valid dictionary"
+            asked = (
+                blocks(message, "tool_use", "id") if message.get("role") == "assistant" else set()
+            )
+            nxt = messages[i + 1] if i + 1 < len(messages) else None
+            answered = blocks(nxt, "tool_result", "tool_use_id") if nxt else set()
+            if asked and nxt is not None and not asked <= answered:
+                missing = ", ".join(sorted(asked - answered))
+                return (
+                    f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks "
+                    f"immediately after: {missing}. Each `tool_use` block must have a "
+                    "corresponding `tool_result` block in the next message."
+                )
+            given = blocks(message, "tool_result", "tool_use_id")
+            prev = messages[i - 1] if i > 0 else None
+            prev_asked = blocks(prev, "tool_use", "id") if prev else set()
+            if given - prev_asked:
+                unknown = ", ".join(sorted(given - prev_asked))
+                return (
+                    f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` "
+                    f"blocks: {unknown}. Each `tool_result` block must have a corresponding "
+                    "`tool_use` block in the previous message."
+                )
+        return None
+
+    async def _count_tokens(self, request: Request) -> Response:
+        body = await _read_json(request)
+        problem = self._check(request, body)
+        if problem is not None:
+            return problem
+        return JSONResponse({"input_tokens": self.cache.count_tokens(body)})
+
+    async def _messages(self, request: Request) -> Response:
+        body = await _read_json(request)
+        problem = self._check(request, body)
+        if problem is not None:
+            return problem
+        if "max_tokens" not in body:
+            return self._error(
+                400, "invalid_request_error", "max_tokens: Field required", retry=False
+            )
+        pairing = self._tool_pairing_error(body["messages"])
+        if pairing is not None:
+            return self._error(400, "invalid_request_error", pairing, retry=False)
+
+        with self._lock:
+            self.requests.append(body)
+            step: Step | None = self._script.popleft() if self._script else None
+            default = self.default
+        if step is None:
+            step = default(body)
+        while isinstance(step, Hang):
+            await self._sleep(step.seconds)
+            step = step.then if step.then is not None else default(body)
+        if isinstance(step, ApiError):
+            return self._error(step.status, step.error_type, step.message, retry=True)
+
+        output = "".join(
+            block.get("text", "") if block.get("type") == "text" else _canonical(block["input"])
+            for block in step.content
+        )
+        with self._lock:
+            cached = self.cache.apply(body)
+            usage: JSON = {
+                "input_tokens": cached.input_tokens,
+                "output_tokens": max(1, _estimate_tokens(output)),
+                "cache_creation_input_tokens": cached.cache_creation_input_tokens,
+                "cache_read_input_tokens": cached.cache_read_input_tokens,
+            }
+            self.usages.append({"model": body["model"], **usage})
+        message: JSON = {
+            "id": _random_id("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [dict(block) for block in step.content],
+            "stop_reason": step.stop_reason,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        headers = {"request-id": _random_id("req_")}
+        if body.get("stream"):
+            return StreamingResponse(
+                self._sse(message), media_type="text/event-stream", headers=headers
+            )
+        return JSONResponse(message, headers=headers)
+
+    @staticmethod
+    async def _sse(message: JSON) -> AsyncIterator[str]:
+        def event(name: str, data: JSON) -> str:
+            return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
+
+        usage = message["usage"]
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
+        yield event("message_start", {"message": start})
+        for index, block in enumerate(message["content"]):
+            if block["type"] == "tool_use":
+                yield event(
+                    "content_block_start",
+                    {"index": index, "content_block": {**block, "input": {}}},
+                )
+                delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            else:
+                yield event(
+                    "content_block_start",
+                    {"index": index, "content_block": {"type": "text", "text": ""}},
+                )
+                delta = {"type": "text_delta", "text": block.get("text", "")}
+            yield event("content_block_delta", {"index": index, "delta": delta})
+            yield event("content_block_stop", {"index": index})
+        yield event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        )
+        yield event("message_stop", {})
+
+
+# --------------------------------------------------------------------------------------------
+# Evolution API v2
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    instance: str
+    number: str
+    text: str
+    id: str
+    at: float
+
+
+@dataclass(frozen=True)
+class PresenceSent:
+    instance: str
+    number: str
+    presence: str
+    delay: int | None
+    at: float
+
+
+class FakeEvolution(_Vendor):
+    def __init__(self, lock: threading.Lock, stopping: threading.Event) -> None:
+        super().__init__(lock, stopping)
+        self.api_key = "evo-key"
+        self.sends: list[Sent] = []
+        self.presences: list[PresenceSent] = []
+        self._failures: deque[int] = deque()
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        """The next `times` sendText calls answer `status` and are not recorded."""
+        with self._lock:
+            self._failures.extend([status] * times)
+
+    def texts_to(self, number: str) -> list[str]:
+        with self._lock:
+            return [s.text for s in self.sends if s.number == number]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.sends.clear()
+            self.presences.clear()
+            self._failures.clear()
+            self.api_key = "evo-key"
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/message/sendText/{instance}", self._send_text, methods=["POST"]),
+            Route("/chat/sendPresence/{instance}", self._send_presence, methods=["POST"]),
+        ]
+
+    @staticmethod
+    def _error(status: int, message: Any) -> JSONResponse:
+        return JSONResponse(
+            {"status": status, "error": _reason(status), "response": {"message": message}},
+            status_code=status,
+        )
+
+    def _unauthorized(self, request: Request) -> JSONResponse | None:
+        if request.headers.get("apikey") != self.api_key:
+            return self._error(401, "Unauthorized")
+        return None
+
+    async def _send_text(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        body = await _read_json(request)
+        if not isinstance(body, dict):
+            return self._error(400, ["body must be JSON"])
+        missing = [
+            f"instance requires property {key!r}"
+            for key in ("number", "text")
+            if not isinstance(body.get(key), str) or not body[key]
+        ]
+        if missing:
+            return self._error(400, missing)
+        instance = request.path_params["instance"]
+        with self._lock:
+            status = self._failures.popleft() if self._failures else None
+        if status is not None:
+            return self._error(status, ["fake failure injected"])
+
+        number: str = body["number"]
+        text: str = body["text"]
+        message_id = "3EB0" + secrets.token_hex(10).upper()
+        now = time.time()
+        with self._lock:
+            self.sends.append(Sent(instance, number, text, message_id, now))
+        jid = number if "@" in number else f"{number}@s.whatsapp.net"
+        return JSONResponse(
+            {
+                "key": {"remoteJid": jid, "fromMe": True, "id": message_id},
+                "pushName": "",
+                "message": {"conversation": text},
+                "messageType": "conversation",
+                "messageTimestamp": int(now),
+                "instanceId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"evolution:{instance}")),
+                "source": "unknown",
+                "status": "PENDING",
+            },
+            status_code=201,
+        )
+
+    async def _send_presence(self, request: Request) -> Response:
+        # The real server holds the answer for `delay` ms; the fake answers at once.
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        body = await _read_json(request)
+        if not isinstance(body, dict) or not body.get("number") or not body.get("presence"):
+            return self._error(400, ["instance requires property 'number' and 'presence'"])
+        delay = body.get("delay")
+        with self._lock:
+            self.presences.append(
+                PresenceSent(
+                    request.path_params["instance"],
+                    str(body["number"]),
+                    str(body["presence"]),
+                    int(delay) if isinstance(delay, int | float) else None,
+                    time.time(),
+                )
+            )
+        return JSONResponse({}, status_code=201)
+
+
+# --------------------------------------------------------------------------------------------
+# Slack
+# --------------------------------------------------------------------------------------------
+
+
+class FakeSlack(_Vendor):
+    def __init__(self, lock: threading.Lock, stopping: threading.Event) -> None:
+        super().__init__(lock, stopping)
+        self.webhook_posts: list[JSON] = []
+        self.posted_messages: list[JSON] = []
+        self._webhook_failures: deque[int] = deque()
+        self._post_failures: deque[str] = deque()
+        self._ts_counter = 0
+
+    def fail_webhook_next(self, status: int, times: int = 1) -> None:
+        with self._lock:
+            self._webhook_failures.extend([status] * times)
+
+    def fail_post_next(self, error: str = "internal_error", times: int = 1) -> None:
+        """The next `times` chat.postMessage calls answer `{"ok": false, "error": error}`."""
+        with self._lock:
+            self._post_failures.extend([error] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.webhook_posts.clear()
+            self.posted_messages.clear()
+            self._webhook_failures.clear()
+            self._post_failures.clear()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/slack/webhook", self._webhook, methods=["POST"]),
+            Route("/slack/api/chat.postMessage", self._post_message, methods=["POST"]),
+            Route("/slack/api/{method}", self._unknown_method, methods=["GET", "POST"]),
+        ]
+
+    async def _webhook(self, request: Request) -> Response:
+        body = await _read_json(request)
+        with self._lock:
+            status = self._webhook_failures.popleft() if self._webhook_failures else None
+        if status is not None:
+            text = {400: "invalid_payload", 403: "invalid_token", 404: "no_service"}
+            return PlainTextResponse(text.get(status, "internal_error"), status_code=status)
+        if not isinstance(body, dict):
+            return PlainTextResponse("invalid_payload", status_code=400)
+        if not any(body.get(key) for key in ("text", "blocks", "attachments")):
+            return PlainTextResponse("no_text", status_code=400)
+        with self._lock:
+            self.webhook_posts.append(body)
+        return PlainTextResponse("ok")
+
+    async def _form_or_json(self, request: Request) -> JSON:
+        raw = await request.body()
+        if request.headers.get("content-type", "").startswith("application/json"):
+            parsed = json.loads(raw or b"{}")
+            return parsed if isinstance(parsed, dict) else {}
+        return dict(parse_qsl(raw.decode()))
+
+    async def _post_message(self, request: Request) -> Response:
+        try:
+            args = await self._form_or_json(request)
+        except ValueError:
+            return JSONResponse({"ok": False, "error": "invalid_json"})
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        token = token or str(args.get("token", ""))
+        if not token:
+            return JSONResponse({"ok": False, "error": "not_authed"})
+        if not token.startswith(("xoxb-", "xoxp-")):
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        channel = args.get("channel")
+        if not channel:
+            return JSONResponse({"ok": False, "error": "channel_not_found"})
+        if not any(args.get(key) for key in ("text", "blocks", "attachments")):
+            return JSONResponse({"ok": False, "error": "no_text"})
+        with self._lock:
+            error = self._post_failures.popleft() if self._post_failures else None
+            if error is None:
+                self._ts_counter += 1
+                ts = f"{int(time.time())}.{self._ts_counter % 1_000_000:06d}"
+                self.posted_messages.append(
+                    {
+                        "channel": channel,
+                        "text": args.get("text"),
+                        "thread_ts": args.get("thread_ts"),
+                        "blocks": args.get("blocks"),
+                        "ts": ts,
+                    }
+                )
+        if error is not None:
+            return JSONResponse({"ok": False, "error": error})
+        message: JSON = {"type": "message", "text": args.get("text") or "", "ts": ts}
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": message})
+
+    async def _unknown_method(self, request: Request) -> Response:
+        return JSONResponse({"ok": False, "error": "unknown_method"})
+
+
+# --------------------------------------------------------------------------------------------
+# Voyage
+# --------------------------------------------------------------------------------------------
+
+
+def _words(text: str) -> list[str]:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.findall(r"\w+", plain)
+
+
+def fake_embedding(text: str, dimension: int = 1024) -> list[float]:
+    """Deterministic unit vector: each word (weight 1) and its 4-char prefix (weight 0.5) are
+    hashed to a signed dimension, so texts sharing words have a higher cosine similarity."""
+    vector = [0.0] * dimension
+    for word in _words(text):
+        for feature, weight in ((f"w:{word}", 1.0), (f"p:{word[:4]}", 0.5)):
+            n = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+            vector[n % dimension] += weight if (n // dimension) % 2 else -weight
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0:
+        vector[0] = 1.0
+        return vector
+    return [x / norm for x in vector]
+
+
+class FakeVoyage(_Vendor):
+    DTYPES: ClassVar[dict[str, str]] = {"float": "f", "int8": "b", "uint8": "B"}
+
+    def __init__(self, lock: threading.Lock, stopping: threading.Event) -> None:
+        super().__init__(lock, stopping)
+        self.requests: list[JSON] = []
+        self._failures: deque[int] = deque()
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        with self._lock:
+            self._failures.extend([status] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._failures.clear()
+
+    def routes(self) -> list[Route]:
+        return [Route("/v1/embeddings", self._embeddings, methods=["POST"])]
+
+    @staticmethod
+    def _error(status: int, detail: str) -> JSONResponse:
+        return JSONResponse({"detail": detail}, status_code=status)
+
+    async def _embeddings(self, request: Request) -> Response:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return self._error(401, "Provided API key is invalid.")
+        body = await _read_json(request)
+        if not isinstance(body, dict):
+            return self._error(400, "Request body is not valid JSON.")
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if (
+            not isinstance(inputs, list)
+            or not inputs
+            or not all(isinstance(t, str) for t in inputs)
+        ):
+            return self._error(400, "`input` must be a non-empty list of strings.")
+        if not body.get("model"):
+            return self._error(400, "`model` is required.")
+        if body.get("input_type") not in (None, "query", "document"):
+            return self._error(400, "`input_type` must be null, 'query' or 'document'.")
+        dtype = body.get("output_dtype") or "float"
+        if dtype not in self.DTYPES:
+            return self._error(400, f"output_dtype {dtype!r} is not supported by the fake.")
+        with self._lock:
+            self.requests.append(body)
+            status = self._failures.popleft() if self._failures else None
+        if status is not None:
+            return self._error(status, "fake failure injected")
+
+        dimension = int(body.get("output_dimension") or 1024)
+        data = []
+        for index, text in enumerate(inputs):
+            vector = fake_embedding(text, dimension)
+            embedding: Any
+            if dtype == "int8":
+                embedding = [round(x * 127) for x in vector]
+            elif dtype == "uint8":
+                embedding = [round((x + 1) * 127.5) for x in vector]
+            else:
+                embedding = vector
+            if body.get("encoding_format") == "base64":
+                packed = struct.pack(f"<{dimension}{self.DTYPES[dtype]}", *embedding)
+                embedding = base64.b64encode(packed).decode()
+            data.append({"object": "embedding", "embedding": embedding, "index": index})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"total_tokens": sum(max(1, _estimate_tokens(t)) for t in inputs)},
+            }
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------------
+
+
+class FakeVendors:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.anthropic = FakeAnthropic(self._lock, self._stopping)
+        self.evolution = FakeEvolution(self._lock, self._stopping)
+        self.slack = FakeSlack(self._lock, self._stopping)
+        self.voyage = FakeVoyage(self._lock, self._stopping)
+        self._vendors: list[_Vendor] = [self.anthropic, self.evolution, self.slack, self.voyage]
+        self.app = Starlette(routes=[r for v in self._vendors for r in v.routes()])
+        self.url = ""
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FakeVendors:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> FakeVendors:
+        if self._thread is not None:
+            return self
+        self._stopping.clear()
+        for _ in range(5):  # free_port() can race with another process taking the port
+            port = free_port()
+            config = uvicorn.Config(
+                self.app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+            )
+            server = uvicorn.Server(config)
+            thread = threading.Thread(
+                target=self._run, args=(server,), name=f"fake-vendors-{port}", daemon=True
+            )
+            thread.start()
+            if self._wait_started(server, thread, port):
+                self._server, self._thread, self.port = server, thread, port
+                self.url = f"http://127.0.0.1:{port}"
+                return self
+            server.should_exit = True
+            thread.join(timeout=5)
+        raise RuntimeError("fake vendors server did not start")
+
+    @staticmethod
+    def _run(server: uvicorn.Server) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            with contextlib.suppress(SystemExit):  # uvicorn exits when the bind fails
+                loop.run_until_complete(server.serve())
+        finally:
+            loop.close()
+
+    @staticmethod
+    def _wait_started(server: uvicorn.Server, thread: threading.Thread, port: int) -> bool:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and thread.is_alive():
+            if server.started:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        return True
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        return False
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._stopping.set()
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def reset(self) -> None:
+        for vendor in self._vendors:
+            vendor.reset()
+
+    def _summary(self) -> str:
+        return (
+            f"anthropic requests={len(self.anthropic.requests)} "
+            f"(scripted left={self.anthropic.pending()}), "
+            f"evolution sends={len(self.evolution.sends)} "
+            f"presences={len(self.evolution.presences)}, "
+            f"slack webhook={len(self.slack.webhook_posts)} "
+            f"posts={len(self.slack.posted_messages)}, "
+            f"voyage requests={len(self.voyage.requests)}"
+        )
+
+    @staticmethod
+    def _describe(predicate: Callable[[], bool]) -> str:
+        return getattr(predicate, "__qualname__", repr(predicate))
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {self._describe(predicate)}; "
+                    f"recorded: {self._summary()}"
+                )
+            time.sleep(0.02)
+
+    async def await_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 10.0,  # noqa: ASYNC109 - same signature as wait_until
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {self._describe(predicate)}; "
+                    f"recorded: {self._summary()}"
+                )
+            await asyncio.sleep(0.02)
