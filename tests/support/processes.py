@@ -39,11 +39,14 @@ def base_env(**extra: str) -> dict[str, str]:
 class Proc:
     """A child process whose merged stdout/stderr is collected line by line."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path = ROOT, *, stdin: bool = False
+    ) -> None:
         self.popen = subprocess.Popen(
             args,
             env=env,
             cwd=cwd,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -62,6 +65,12 @@ class Proc:
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
+
+    def type_line(self, line: str) -> None:
+        """Write a line to the child's stdin (started with `stdin=True`)."""
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(line + "\n")
+        self.popen.stdin.flush()
 
     @property
     def output(self) -> str:
