@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Final, Literal
 
+from app.domain.conversations.tools import TOOL_DEFINITIONS
+
 Rule = Literal["ai_disclosure", "markdown", "list", "invented_value", "too_long", "empty"]
 
 MAX_CHARS: Final = 700
@@ -66,15 +68,7 @@ def _fold(text: str) -> str:
 
 # AI disclosure -----------------------------------------------------------------------------
 
-_TOOL_NAMES = (
-    "search_shifts",
-    "hospital_info",
-    "reserve_shift",
-    "save_memory",
-    "update_profile",
-    "request_human",
-    "schedule_reminder",
-)
+_TOOL_NAMES = tuple(tool["name"] for tool in TOOL_DEFINITIONS)
 _ART = r"(?:(?:um|uma|o|a|sua|tua|seu|teu|so|apenas|somente|tipo)\s+)*"
 _MACHINE = (
     r"(?:programa|software|sistema|algoritmo|maquina|computador|robo|bot|chatbot|ia|modelo|"
