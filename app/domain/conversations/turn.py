@@ -490,7 +490,9 @@ class _Turn:
                     "Circuit aberto: o Claude (Anthropic) está falhando. Conversas novas vão "
                     f"para humanos com uma mensagem de espera. Último erro: {error[:200]}"
                 ),
-                cooldown=timedelta(minutes=30),
+                # One alert per outage: the scheduler's `alertas` job owns the episode
+                # (and the recovery message); this only makes the first alert immediate.
+                cooldown=timedelta(hours=12),
             )
         holding = prompts.pick(prompts.HOLDING_MESSAGES, self.seed)
         await self._reply_and_hand_over(
