@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from app.core import db, migrations
 from app.core.config import ConfigError, Settings, load_settings
@@ -126,6 +128,51 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
 
+def _operator_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "cli"
+
+
+async def _run_operator(settings: Settings, command: Any) -> str:
+    from app.core.resources import open_resources
+    from app.domain.operations.commands import run_command
+
+    async with open_resources(settings) as res:
+        reply: str = await run_command(res, command, user=_operator_name(), via="cli")
+        return reply
+
+
+def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
+    """`julia status`, `julia pause --motivo TEXT`, `julia resume`: the Slack commands'
+    actions, recorded with alterado_via 'cli'."""
+    import asyncpg
+    from redis.exceptions import RedisError
+
+    from app.domain.operations.commands import Command
+
+    motivo = " ".join((getattr(args, "motivo", None) or "").split()) or None
+    if args.command == "pause" and motivo is None:
+        raise CommandError("informe o motivo: julia pause --motivo TEXTO")
+    command = {
+        "status": Command("status"),
+        "pause": Command("pause", motivo=motivo),
+        "resume": Command("resume", motivo=motivo),
+    }[args.command]
+    with embedded_defaults(settings) as resolved:
+        try:
+            print(asyncio.run(_run_operator(resolved, command)))
+        except asyncpg.UndefinedTableError as exc:
+            raise CommandError("o banco não tem as tabelas da Julia; rode `julia migrate`") from exc
+        except (OSError, asyncpg.PostgresError, RedisError) as exc:
+            raise CommandError(
+                f"não consegui falar com o Postgres/Redis ({type(exc).__name__}); "
+                "confira DATABASE_URL e REDIS_URL"
+            ) from exc
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="julia", description="Julia, Revoluna's recruiter.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--name", default="Dr. Teste", help="the doctor's WhatsApp name")
     chat.add_argument("--url", default=None, help="API base URL (default http://127.0.0.1:PORT)")
     chat.set_defaults(func=cmd_chat)
+    st = sub.add_parser("status", help="show whether Julia is ativa or pausada, and why")
+    st.set_defaults(func=cmd_operator)
+    pause = sub.add_parser("pause", help="pause every message to doctors (julia_status)")
+    pause.add_argument("--motivo", required=True, help="why (kept in julia_status)")
+    pause.set_defaults(func=cmd_operator)
+    resume = sub.add_parser("resume", help="resume and answer the doctors who waited")
+    resume.add_argument("--motivo", default=None, help="optional note for julia_status")
+    resume.set_defaults(func=cmd_operator)
     return parser
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import health, webhooks
+from app.api import dashboard, health, slack, webhooks
 from app.core.config import APP_VERSION_DEFAULT, ConfigError, Settings, get_settings
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(dashboard.router)
+    app.include_router(slack.router)
+    app.add_middleware(dashboard.DashboardCORS, preset=settings)
     app.add_middleware(_ConfigGuard, preset=settings)
     return app
 

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     SLACK_CHANNEL: str = "#julia-gestao"
     SLACK_BOT_TOKEN: SecretStr | None = None
     SLACK_SIGNING_SECRET: SecretStr | None = None
+    # Slack user ids allowed to pausar/retomar (empty = everyone in the channel)
+    SLACK_ALLOWED_USER_IDS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Web API base URL override (tests, proxies); default Slack's own
+    SLACK_API_BASE_URL: AnyHttpUrl | None = None
 
     # Google Drive
     GOOGLE_APPLICATION_CREDENTIALS: Path | None = None
@@ -169,6 +173,14 @@ class Settings(BaseSettings):
     TURN_LOCK_SECONDS: PositiveInt = 30
     SWEEP_AFTER_SECONDS: PositiveInt = 45
 
+    # Alerts (the scheduler's `alertas` job): failed-turn rate over the window, alerted only
+    # with a minimum volume; due jobs piling up in the queue; a doctor message unanswered.
+    ALERT_ERROR_RATE: float = Field(default=0.05, gt=0, lt=1)
+    ALERT_MIN_TURNS: PositiveInt = 20
+    ALERT_WINDOW_MINUTES: PositiveInt = 15
+    ALERT_QUEUE_BACKLOG: PositiveInt = 50
+    ALERT_WAITING_MINUTES: PositiveInt = 5
+
     # Processes
     HEARTBEAT_SECONDS: PositiveInt = 10
     SCHEDULER_LEASE_SECONDS: PositiveInt = 15
@@ -181,6 +193,7 @@ class Settings(BaseSettings):
     BUILD_TIME: str | None = None
 
     _split_cors = field_validator("CORS_ORIGINS", mode="before")(_split_csv)
+    _split_slack_users = field_validator("SLACK_ALLOWED_USER_IDS", mode="before")(_split_csv)
 
     @field_validator("TZ")
     @classmethod

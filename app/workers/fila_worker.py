@@ -20,6 +20,7 @@ from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
 from app.workers.jobs import run_turn
 from app.workers.runtime import settings_or_exit
+from app.workers.slack_jobs import run_slack_command
 from app.workers.wiring import turn_services
 
 log = get_logger("app.workers.fila_worker")
@@ -50,7 +51,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """ARQ settings. Redis and the settings object are supplied by `build_worker`."""
 
-    functions: ClassVar[list[Any]] = [ping, run_turn]
+    functions: ClassVar[list[Any]] = [ping, run_turn, run_slack_command]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = QUEUE_NAME

@@ -29,6 +29,7 @@ from app.core.logging import configure_logging, get_logger
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_LEADER_KEY
 from app.core.resources import Resources, open_resources
 from app.domain.operations import repository
+from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
 from app.workers.jobs import sweep
 from app.workers.runtime import settings_or_exit
 
@@ -68,6 +69,10 @@ def job_table(settings: Settings) -> list[JobSpec]:
         JobSpec("heartbeat", heartbeat, settings.HEARTBEAT_SECONDS),
         # Messages nobody answered (killed worker, lost job) are re-enqueued from here.
         JobSpec("varrer_mensagens", sweep, max(5, settings.SWEEP_AFTER_SECONDS // 3)),
+        JobSpec("verificar_saude", verificar_saude, 60),
+        JobSpec("alertas", alertas, 60),
+        # Hourly; sends yesterday's report once, from 08:00 (TZ) on.
+        JobSpec("relatorio_diario", relatorio_diario, 3600),
     ]
 
 

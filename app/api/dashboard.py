@@ -1,0 +1,479 @@
+"""Dashboard API under `/api/v1`: verify the operator's token, call the domain, answer.
+
+Auth is a Bearer JWT (HS256, signed with JWT_SECRET_KEY, `exp` required) with the claims
+`sub` (the operator's id or e-mail, recorded as who changed what) and `role`: `viewer` may
+read, `operator` may also change state. Without JWT_SECRET_KEY every route answers 503:
+the dashboard is never open by default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+import jwt
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, BeforeValidator, Field
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.deps import ResourcesDep
+from app.core.config import Settings, get_settings
+from app.core.db import transaction
+from app.core.logging import get_logger
+from app.domain.dashboard import repository as repo
+from app.domain.handoff import service as handoff
+from app.domain.operations import commands, metrics
+from app.domain.operations import status as julia_status
+from app.domain.operations.status import JuliaStatus
+
+log = get_logger(__name__)
+
+Role = Literal["viewer", "operator"]
+_RANK: dict[str, int] = {"viewer": 0, "operator": 1}
+
+# Postgres bigint: a larger id or offset is a 422, not a driver overflow (500).
+MAX_BIGINT = 2**63 - 1
+# Postgres text cannot hold NUL; the pattern keeps it out (and a blank reason out).
+_NO_NUL = r"^[^\x00]*$"
+_SOME_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def _exactly(pattern: str, what: str) -> BeforeValidator:
+    """Refuse query/path text pydantic would coerce: `limit=2.0`, `opted_out=yes`, and
+    `date_to=0` (a Unix timestamp, i.e. 1970-01-01)."""
+    regex = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not regex.fullmatch(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+_INTEGER = _exactly(r"-?[0-9]{1,20}", "an integer")
+_BOOLEAN = _exactly(r"true|false", "true or false")
+_DATE = _exactly(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", "a date as YYYY-MM-DD")
+
+# ---------------------------------------------------------------------------------------
+# Auth
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    sub: str
+    role: str | None
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="HS256 JWT signed with JWT_SECRET_KEY; claims: sub, role (viewer|operator), exp.",
+)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> Operator:
+    """The operator a valid token names; 503 when auth is not configured, else 401."""
+    if settings.JWT_SECRET_KEY is None:
+        raise HTTPException(503, "dashboard auth not configured")
+    if credentials is None:
+        raise _unauthorized("missing bearer token")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            credentials.credentials,
+            settings.JWT_SECRET_KEY.get_secret_value(),
+            algorithms=["HS256"],
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise _unauthorized("invalid or expired token") from exc
+    sub = claims.get("sub")
+    # `sub` is stored as alterado_por / resolved_by: a usable, storable name only.
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > 200 or "\x00" in sub:
+        raise _unauthorized("invalid token subject")
+    role = claims.get("role")
+    return Operator(sub=sub, role=role if isinstance(role, str) else None)
+
+
+def require(minimum: Role) -> Callable[..., Awaitable[Operator]]:
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Operator:
+        operator = authenticate(request.app.state.settings, credentials)
+        if operator.role not in _RANK or _RANK[operator.role] < _RANK[minimum]:
+            raise HTTPException(403, f"role '{minimum}' required")
+        return operator
+
+    return dependency
+
+
+ViewerDep = Annotated[Operator, Depends(require("viewer"))]
+OperatorDep = Annotated[Operator, Depends(require("operator"))]
+
+
+class DashboardCORS:
+    """Starlette's CORSMiddleware for the origins in CORS_ORIGINS, and nothing for others.
+
+    Built on the first request, since settings are read at start-up, not at import. A
+    request from an origin not listed goes straight to the app: no CORS headers at all,
+    so a browser on that origin can neither preflight nor read a response.
+    """
+
+    def __init__(self, app: ASGIApp, preset: Settings | None = None) -> None:
+        self.app = app
+        self.preset = preset
+        self._origins: frozenset[str] | None = None
+        self._cors: ASGIApp | None = None
+
+    def _build(self) -> tuple[frozenset[str], ASGIApp]:
+        if self._origins is None or self._cors is None:
+            settings = self.preset or get_settings()
+            self._origins = frozenset(str(o).rstrip("/") for o in settings.CORS_ORIGINS)
+            self._cors = CORSMiddleware(
+                self.app,
+                allow_origins=sorted(self._origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            )
+        return self._origins, self._cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        origin = next((v for k, v in scope["headers"] if k == b"origin"), None)
+        if origin is not None:
+            origins, cors = self._build()
+            if origin.decode("latin-1").rstrip("/") in origins:
+                await cors(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+# ---------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="rows matching the filters, across all pages")
+    limit: int
+    offset: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class StatusOut(BaseModel):
+    status: str = Field(description="ativo or pausado (more values may be added)")
+    paused: bool
+    motivo: str | None
+    alterado_via: str | None
+    created_at: datetime | None = Field(description="when it was set; null = never set (ativo)")
+
+    @classmethod
+    def of(cls, s: JuliaStatus) -> StatusOut:
+        return cls(
+            status=s.status,
+            paused=s.paused,
+            motivo=s.motivo,
+            alterado_via=s.alterado_via,
+            created_at=s.created_at,
+        )
+
+
+class PauseIn(BaseModel):
+    motivo: str = Field(min_length=1, max_length=500, pattern=_SOME_TEXT)
+
+
+class ResumeIn(BaseModel):
+    motivo: str | None = Field(default=None, min_length=1, max_length=500, pattern=_SOME_TEXT)
+
+
+class TakeoverIn(BaseModel):
+    reason: str | None = Field(default=None, min_length=1, max_length=500, pattern=_SOME_TEXT)
+
+
+class ControlChange(BaseModel):
+    changed: bool = Field(description="false when the conversation already was in that control")
+    conversation: repo.ConversationItem
+
+
+class MetricsOut(BaseModel):
+    day: date
+    tz: str
+    conversations_active: int
+    inbound_messages: int
+    replies_sent: int
+    outreach_sent: int
+    outreach_deferred: dict[str, int]
+    outreach_blocked: dict[str, int]
+    outreach_deferred_total: int
+    outreach_blocked_total: int
+    handoffs_opened: int
+    turns_ok: int
+    turns_failed: int
+    llm_cost_usd: float
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cache_read_share: float | None
+
+
+# ---------------------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------------------
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["dashboard"],
+    responses={
+        401: {"model": ErrorOut, "description": "missing, invalid or expired token"},
+        403: {"model": ErrorOut, "description": "the token's role may not do this"},
+        503: {"model": ErrorOut, "description": "dashboard auth not configured"},
+    },
+)
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "no such id"}
+}
+_BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body could not be read (not UTF-8 JSON)"}
+}
+
+# Query/Path before the validator, or FastAPI drops their bounds from the OpenAPI schema.
+Limit = Annotated[int, Query(ge=1, le=200, description="page size"), _INTEGER]
+Offset = Annotated[int, Query(ge=0, le=MAX_BIGINT, description="rows to skip"), _INTEGER]
+Id = Annotated[int, Path(ge=1, le=MAX_BIGINT), _INTEGER]
+
+
+def _page(listing: repo.Listing[T], limit: int, offset: int) -> Page[T]:
+    return Page(items=listing.items, total=listing.total, limit=limit, offset=offset)
+
+
+@router.get("/status", summary="Julia's current status (the newest julia_status row)")
+async def get_status(_: ViewerDep, res: ResourcesDep) -> StatusOut:
+    return StatusOut.of(await julia_status.current(res.db))
+
+
+@router.post(
+    "/status/pause",
+    summary="Pause Julia: every send path stops within seconds",
+    responses=_BAD_BODY,
+)
+async def pause(body: PauseIn, operator: OperatorDep, res: ResourcesDep) -> StatusOut:
+    result = await commands.pause(res, motivo=body.motivo.strip(), via="api", by=operator.sub)
+    log.info("dashboard.paused", by=operator.sub)
+    return StatusOut.of(result)
+
+
+@router.post("/status/resume", summary="Resume Julia after a pause", responses=_BAD_BODY)
+async def resume(
+    operator: OperatorDep, res: ResourcesDep, body: ResumeIn | None = None
+) -> StatusOut:
+    motivo = body.motivo.strip() if body and body.motivo else None
+    result = await commands.resume(res, via="api", by=operator.sub, motivo=motivo)
+    log.info("dashboard.resumed", by=operator.sub)
+    return StatusOut.of(result)
+
+
+@router.get("/conversations", summary="Conversations, newest activity first")
+async def list_conversations(
+    _: ViewerDep,
+    res: ResourcesDep,
+    control: Annotated[Literal["julia", "humano"] | None, Query()] = None,
+    status: Annotated[Literal["ativa", "encerrada"] | None, Query()] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[repo.ConversationItem]:
+    async with transaction(res.db) as conn:
+        listing = await repo.list_conversations(
+            conn, control=control, status=status, limit=limit, offset=offset
+        )
+    return _page(listing, limit, offset)
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    summary="A conversation's messages, oldest first",
+    responses=_NOT_FOUND,
+)
+async def list_messages(
+    conversation_id: Id,
+    _: ViewerDep,
+    res: ResourcesDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[repo.MessageItem]:
+    async with transaction(res.db) as conn:
+        if await repo.get_conversation(conn, conversation_id) is None:
+            raise HTTPException(404, "conversation not found")
+        listing = await repo.list_messages(conn, conversation_id, limit=limit, offset=offset)
+    return _page(listing, limit, offset)
+
+
+@router.post(
+    "/conversations/{conversation_id}/takeover",
+    summary="A human takes the conversation over: Julia stays silent in it",
+    responses={
+        **_NOT_FOUND,
+        **_BAD_BODY,
+        409: {"model": ErrorOut, "description": "the conversation is closed"},
+    },
+)
+async def takeover(
+    conversation_id: Id,
+    operator: OperatorDep,
+    res: ResourcesDep,
+    body: TakeoverIn | None = None,
+) -> ControlChange:
+    reason = f"assumida por {operator.sub}"
+    if body and body.reason:
+        reason += f": {body.reason.strip()}"
+    async with transaction(res.db) as conn:
+        conversation = await repo.get_conversation(conn, conversation_id)
+        if conversation is None:
+            raise HTTPException(404, "conversation not found")
+        if conversation.status != "ativa":
+            raise HTTPException(409, "conversation is closed")
+        changed = await handoff.hand_to_human(
+            conn,
+            conversation_id=conversation_id,
+            doctor_id=conversation.doctor_id,
+            trigger="operador",
+            reason=reason,
+        )
+        conversation = await repo.get_conversation(conn, conversation_id)
+    assert conversation is not None
+    log.info("dashboard.takeover", conversation_id=conversation_id, by=operator.sub)
+    return ControlChange(changed=changed, conversation=conversation)
+
+
+@router.post(
+    "/conversations/{conversation_id}/handback",
+    summary="Hand the conversation back to Julia",
+    responses=_NOT_FOUND,
+)
+async def handback(conversation_id: Id, operator: OperatorDep, res: ResourcesDep) -> ControlChange:
+    async with transaction(res.db) as conn:
+        if await repo.get_conversation(conn, conversation_id) is None:
+            raise HTTPException(404, "conversation not found")
+        changed = await handoff.hand_back(conn, conversation_id=conversation_id, by=operator.sub)
+        conversation = await repo.get_conversation(conn, conversation_id)
+    assert conversation is not None
+    log.info("dashboard.handback", conversation_id=conversation_id, by=operator.sub)
+    return ControlChange(changed=changed, conversation=conversation)
+
+
+@router.get("/doctors", summary="Doctors, newest first; search by name or phone")
+async def list_doctors(
+    _: ViewerDep,
+    res: ResourcesDep,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=_NO_NUL,
+            description="part of the name (accents and case ignored) or of the phone digits",
+        ),
+    ] = None,
+    opted_out: Annotated[
+        bool | None, Query(description="only (not) opted-out doctors"), _BOOLEAN
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[repo.DoctorItem]:
+    async with transaction(res.db) as conn:
+        listing = await repo.list_doctors(
+            conn, q=q, opted_out=opted_out, limit=limit, offset=offset
+        )
+    return _page(listing, limit, offset)
+
+
+@router.get("/doctors/{doctor_id}", summary="One doctor's profile", responses=_NOT_FOUND)
+async def get_doctor(doctor_id: Id, _: ViewerDep, res: ResourcesDep) -> repo.DoctorDetail:
+    doctor = await repo.get_doctor(res.db, doctor_id)
+    if doctor is None:
+        raise HTTPException(404, "doctor not found")
+    return doctor
+
+
+@router.get("/shifts", summary="Shifts (plantões), soonest first")
+async def list_shifts(
+    _: ViewerDep,
+    res: ResourcesDep,
+    status: Annotated[
+        Literal["aberto", "reservado", "confirmado", "cancelado", "preenchido"] | None, Query()
+    ] = None,
+    specialty: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=_NO_NUL,
+            description="specialty name or alias (accents and case ignored)",
+        ),
+    ] = None,
+    date_from: Annotated[
+        date | None, Query(description="first local day (TZ), inclusive"), _DATE
+    ] = None,
+    date_to: Annotated[
+        date | None, Query(description="last local day (TZ), inclusive"), _DATE
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[repo.ShiftItem]:
+    async with transaction(res.db) as conn:
+        listing = await repo.list_shifts(
+            conn,
+            tz_name=res.settings.TZ,
+            status=status,
+            specialty=specialty,
+            date_from=date_from,
+            date_to=date_to,
+            limit=limit,
+            offset=offset,
+        )
+    return _page(listing, limit, offset)
+
+
+@router.get("/campaigns", summary="Outreach campaigns, newest first")
+async def list_campaigns(
+    _: ViewerDep,
+    res: ResourcesDep,
+    status: Annotated[
+        Literal["rascunho", "ativa", "pausada", "concluida", "cancelada"] | None, Query()
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[repo.CampaignItem]:
+    async with transaction(res.db) as conn:
+        listing = await repo.list_campaigns(conn, status=status, limit=limit, offset=offset)
+    return _page(listing, limit, offset)
+
+
+@router.get("/metrics/today", summary="Today's numbers (local day in TZ)")
+async def metrics_today(_: ViewerDep, res: ResourcesDep) -> MetricsOut:
+    m = await metrics.daily_metrics(res.db, tz=res.settings.tz, now=datetime.now(UTC))
+    return MetricsOut(
+        **asdict(m),
+        outreach_deferred_total=m.outreach_deferred_total,
+        outreach_blocked_total=m.outreach_blocked_total,
+        cache_read_share=m.cache_read_share,
+    )

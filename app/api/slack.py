@@ -1,0 +1,104 @@
+"""`POST /slack/events`: the Slack Events API. Verify, store, enqueue, answer (DESIGN rules
+1, 4, 5).
+
+Slack wants an answer within 3 s and retries otherwise (`X-Slack-Retry-Num`), so the command
+runs in the worker (`run_slack_command`); retries are deduplicated by `event_id`. A request
+without a valid v0 signature from the last 5 minutes gets 401 and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from slack_sdk.signature import SignatureVerifier
+
+from app.api.deps import ResourcesDep
+from app.api.webhooks import read_body
+from app.core.db import transaction
+from app.core.logging import get_logger
+from app.domain.operations.commands import store_slack_event
+
+log = get_logger(__name__)
+router = APIRouter(tags=["slack"])
+
+SLACK_COMMAND_JOB = "run_slack_command"
+
+
+def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Slack's v0 signature over `v0:{timestamp}:{body}`, timestamp within 5 minutes."""
+    try:
+        return SignatureVerifier(secret).is_valid(
+            body=body,
+            timestamp=headers.get("x-slack-request-timestamp"),
+            signature=headers.get("x-slack-signature"),
+        )
+    except (ValueError, UnicodeDecodeError):  # a timestamp or body that is not even text
+        return False
+
+
+def _ignored(why: str) -> JSONResponse:
+    log.info("slack.ignored", reason=why)
+    return JSONResponse({"status": "ignored"})
+
+
+@router.post("/slack/events", status_code=200)
+async def slack_events(request: Request, res: ResourcesDep) -> Any:
+    secret = res.settings.SLACK_SIGNING_SECRET
+    if secret is None:
+        return JSONResponse({"detail": "slack not configured"}, status_code=503)
+    raw = await read_body(request)
+    if not verify(secret.get_secret_value(), raw, request.headers):
+        log.warning("slack.rejected", retry=request.headers.get("x-slack-retry-num"))
+        raise HTTPException(401, "invalid slack signature")
+    try:
+        payload: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, "body is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise HTTPException(400, "body is not a JSON object")
+
+    kind = payload.get("type")
+    if kind == "url_verification":
+        return {"challenge": payload.get("challenge")}
+    if kind != "event_callback":
+        return _ignored(f"type:{kind}")
+    event = payload.get("event")
+    if not isinstance(event, dict) or event.get("type") != "app_mention":
+        return _ignored("event_type")
+    if event.get("bot_id") or event.get("subtype"):
+        return _ignored("bot_message")
+    event_id = payload.get("event_id")
+    channel = event.get("channel")
+    if not isinstance(event_id, str) or not event_id or not isinstance(channel, str):
+        raise HTTPException(400, "event_callback without event_id or channel")
+
+    try:
+        async with transaction(res.db) as conn:
+            new, status = await store_slack_event(
+                conn,
+                event_id=event_id,
+                text=str(event.get("text") or ""),
+                user_id=event.get("user"),
+                channel=channel,
+                thread_ts=event.get("thread_ts") or event.get("ts"),
+            )
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        log.error("slack.store_failed", error=type(exc).__name__)
+        return JSONResponse({"detail": "could not store the event, retry"}, status_code=503)
+
+    retry = request.headers.get("x-slack-retry-num")
+    if status == "received":
+        # Also for a retry of a stored event whose job never got queued. The job id makes a
+        # second enqueue of a queued job a no-op, and the job skips an event already done.
+        try:
+            await res.redis.enqueue_job(SLACK_COMMAND_JOB, event_id, _job_id=f"slack:{event_id}")
+        except Exception as exc:
+            log.error("slack.enqueue_failed", event_id=event_id, error=str(exc))
+            return JSONResponse({"detail": "could not queue the command, retry"}, status_code=503)
+    log.info("slack.stored", event_id=event_id, duplicate=not new, retry=retry)
+    return {"status": "stored" if new else "duplicate"}

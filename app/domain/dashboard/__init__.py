@@ -1,0 +1,1 @@
+"""Read models and queries behind the operators' dashboard API."""

@@ -1,0 +1,483 @@
+"""Operator commands: `@julia pausar julia motivo: ...`, `retomar julia`, `status`, `ajuda`,
+`handoffs`, `metricas` (Slack mentions), and the same actions from the `julia` CLI.
+
+`parse_command` is pure; `run_command` acts and returns the Portuguese reply. Pausing and
+resuming insert a `julia_status` row (the row history is the audit trail), tell the
+managers' channel, and a resume re-enqueues every conversation left waiting by the pause.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from app.core.config import Settings
+from app.core.db import Conn, transaction
+from app.core.logging import get_logger
+from app.core.resources import Resources
+from app.domain.conversations import repository as conversations
+from app.domain.operations import status
+from app.domain.operations.metrics import daily_metrics, format_metrics
+from app.domain.operations.notifications import notify
+from app.domain.operations.status import JuliaStatus
+from app.domain.outbound import repository as sends
+from app.workers.enqueue import enqueue_turn
+
+log = get_logger(__name__)
+
+AnyConn = Conn | asyncpg.Pool
+
+CommandName = Literal[
+    "pause", "resume", "status", "help", "handoffs", "metrics", "unknown", "invalid"
+]
+STATE_CHANGING: frozenset[str] = frozenset({"pause", "resume"})
+MAX_MOTIVO = 500
+MAX_HANDOFFS_LISTED = 15
+# Every process caches julia_status for up to 2 s (StatusReader's max_age): a turn started
+# sooner after a resume could still see "pausado" and go back to sleep.
+RESUME_DELAY_S = 2.5
+
+HELP = "\n".join(
+    [
+        "Comandos da Julia (mencione o bot no canal):",
+        "• `@julia status`: se a Julia está ativa ou pausada, desde quando e por quê",
+        "• `@julia pausar julia motivo: <texto>`: pausa todos os envios para médicos",
+        "• `@julia retomar julia`: retoma e responde quem ficou esperando",
+        "• `@julia handoffs`: conversas que estão com um humano agora",
+        "• `@julia metricas`: os números de hoje",
+        "• `@julia ajuda`: esta mensagem",
+    ]
+)
+ASK_MOTIVO = (
+    "Para pausar preciso do motivo. Use: `@julia pausar julia motivo: <texto>` "
+    "(ex.: `@julia pausar julia motivo: revisão das mensagens`)."
+)
+REFUSED = (
+    "Você não está na lista de quem pode pausar ou retomar a Julia "
+    "(SLACK_ALLOWED_USER_IDS). Peça a um operador autorizado."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: CommandName
+    motivo: str | None = None
+    error: str | None = None  # the reply for an `invalid` command
+
+
+# Parsing -----------------------------------------------------------------------------------
+
+# <@U123ABC> or <@U123ABC|julia>: the bot's (or anyone's) mention in Slack's wire format.
+_MENTION = re.compile(r"<@[A-Za-z0-9]+(?:\|[^>]*)?>")
+_JULIA = r"(?:\s+(?:a\s+)?julia\b)?"
+_PAUSE = re.compile(rf"^paus(?:ar|a)\b{_JULIA}")
+_RESUME = re.compile(rf"^retom(?:ar|a)\b{_JULIA}")
+_SIMPLE: list[tuple[re.Pattern[str], CommandName]] = [
+    (re.compile(r"^(?:status|situacao|estado)\b"), "status"),
+    (re.compile(r"^(?:ajuda|help|comandos)\b|^\?"), "help"),
+    (re.compile(r"^handoffs?\b"), "handoffs"),
+    (re.compile(r"^metricas?\b"), "metrics"),
+]
+_MOTIVO = re.compile(r"\bmotivo\b\s*[:=\-–—]?\s*")
+_EDGES = " \t\r\n,;:.!-–—"
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, one character for each input character, so a match in the
+    folded text has the same indexes in the original (the motivo keeps its accents)."""
+    return "".join(
+        (unicodedata.normalize("NFD", ch)[0].lower()[:1] or ch) if ch.strip() else " "
+        for ch in text
+    )
+
+
+def _clean(text: str) -> str:
+    text = _MENTION.sub(" ", text)
+    # Slack escapes these three in message text.
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return unicodedata.normalize("NFC", text).strip(_EDGES)
+
+
+def _motivo(original: str, folded: str) -> str | None:
+    """What follows `motivo:` or, without the keyword, whatever follows the command."""
+    match = _MOTIVO.search(folded)
+    start = match.end() if match else 0
+    motivo = " ".join(original[start:].split()).strip(_EDGES)
+    if not any(ch.isalnum() for ch in motivo):
+        return None
+    return motivo[:MAX_MOTIVO]
+
+
+def parse_command(text: str) -> Command:
+    """Read an operator's message (Slack mention text or typed command); case and accents
+    are ignored, the bot's mention is dropped. Anything unrecognised is `unknown`."""
+    original = _clean(text)
+    folded = _fold(original)
+    if match := _PAUSE.match(folded):
+        motivo = _motivo(original[match.end() :], folded[match.end() :])
+        if motivo is None:
+            return Command("invalid", error=ASK_MOTIVO)
+        return Command("pause", motivo=motivo)
+    if match := _RESUME.match(folded):
+        return Command("resume", motivo=_motivo(original[match.end() :], folded[match.end() :]))
+    for pattern, name in _SIMPLE:
+        if pattern.match(folded):
+            return Command(name)
+    return Command("unknown")
+
+
+# Pause and resume --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A julia_status change as it happened: what it was, what it is, what was re-enqueued."""
+
+    before: JuliaStatus
+    after: JuliaStatus
+    waiting: int | None = 0  # None: the resume could not enqueue them (the sweep will)
+
+    @property
+    def changed(self) -> bool:
+        return self.before.paused != self.after.paused
+
+
+async def pause(res: Resources, *, motivo: str, via: str, by: str | None) -> JuliaStatus:
+    """Stop every send path (within seconds, in every process) until an explicit resume."""
+    return (await switch(res, "pausado", motivo=motivo, via=via, by=by)).after
+
+
+async def resume(
+    res: Resources, *, motivo: str | None = None, via: str, by: str | None
+) -> JuliaStatus:
+    """Let Julia talk again and answer the doctors who wrote during the pause."""
+    return (await switch(res, "ativo", motivo=motivo, via=via, by=by)).after
+
+
+async def switch(
+    res: Resources,
+    target: Literal["ativo", "pausado"],
+    *,
+    motivo: str | None,
+    via: str,
+    by: str | None,
+) -> Switch:
+    """Record the new status (always a new row, even when nothing changes: the audit trail),
+    tell the managers' channel, and on resume re-enqueue the waiting conversations."""
+    # Imported here: the API imports this module for the slack_events SQL, and the wiring
+    # pulls in every vendor SDK.
+    from app.workers.wiring import notifier
+
+    if target == "ativo" and not motivo:
+        motivo = "Retomando operação"
+    async with transaction(res.db) as conn:
+        # Two operators at once: each sees the other's row as "before".
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('julia_status'))")
+        before = await status.current(conn)
+        after = await status.record(conn, target, motivo=motivo, via=via, by=by)
+    log.info("julia.status", status=target, previous=before.status, via=via, by=by)
+    change = Switch(before, after)
+    if target == "ativo":
+        try:
+            change = Switch(before, after, waiting=await answer_waiting(res))
+        except Exception as exc:  # Julia is active already; the periodic sweep catches up
+            log.error("julia.resume_enqueue_failed", error=type(exc).__name__)
+            change = Switch(before, after, waiting=None)
+    await notify(
+        res.db,
+        notifier(res),
+        key="julia_status",
+        kind="paused" if target == "pausado" else "resumed",
+        severity="warning" if target == "pausado" else "info",
+        text=_notice(change, via=via, by=by),
+        payload={"status": target, "via": via, "by": by, "changed": change.changed},
+    )
+    return change
+
+
+async def answer_waiting(res: Resources) -> int:
+    """Enqueue a turn for every conversation with unanswered messages or a reply due.
+
+    The scheduler's sweep only picks messages older than SWEEP_AFTER_SECONDS; after a pause
+    every waiting message is due now, whatever its age. The turns start RESUME_DELAY_S from
+    now so no process still holds the paused status in its cache.
+    """
+    # "Older than an hour from now" is every waiting message, despite clock skew.
+    horizon = datetime.now(UTC) + timedelta(hours=1)
+    waiting = await conversations.unprocessed_older_than(res.db, horizon, limit=1000)
+    due = await sends.conversations_with_due_replies(res.db, limit=1000)
+    batch = uuid.uuid4().hex[:8]
+    jobs: dict[int, int | None] = {cid: None for cid in due}
+    jobs.update(dict(waiting))
+    for conversation_id, message_id in jobs.items():
+        await enqueue_turn(
+            res.redis,
+            conversation_id,
+            message_id,
+            res.settings,
+            delay=RESUME_DELAY_S,
+            job_id=f"resume:{conversation_id}:{message_id}:{batch}",
+        )
+    if jobs:
+        log.info("julia.resume_enqueued", conversations=len(jobs))
+    return len(jobs)
+
+
+def _who(by: str | None, via: str) -> str:
+    if not by:
+        return "alguém"
+    return f"<@{by}>" if via == "slack" else by
+
+
+def _notice(change: Switch, *, via: str, by: str | None) -> str:
+    who = f"{_who(by, via)} (via {via})"
+    if change.after.paused:
+        if change.changed:
+            return f"Julia PAUSADA por {who}. Motivo: {change.after.motivo}"
+        return f"Julia continua pausada; {who} registrou um novo motivo: {change.after.motivo}"
+    if change.changed:
+        return f"Julia retomada por {who}. {_waiting_text(change.waiting)}"
+    return f"{who} mandou retomar, mas a Julia já estava ativa."
+
+
+# Replies -----------------------------------------------------------------------------------
+
+
+def allowed(settings: Settings, cmd: Command, *, user: str | None, via: str) -> bool:
+    """Only Slack users in a non-empty SLACK_ALLOWED_USER_IDS may change the status."""
+    if cmd.name not in STATE_CHANGING or via != "slack":
+        return True
+    allowlist = settings.SLACK_ALLOWED_USER_IDS
+    return not allowlist or (user is not None and user in allowlist)
+
+
+async def run_command(res: Resources, cmd: Command, *, user: str | None, via: str) -> str:
+    """Do what the command asks; the result is the Portuguese reply for the operator."""
+    log.info("command.run", command=cmd.name, via=via, user=user)
+    if not allowed(res.settings, cmd, user=user, via=via):
+        log.warning("command.refused", command=cmd.name, via=via, user=user)
+        return REFUSED
+    tz = res.settings.tz
+    match cmd.name:
+        case "pause":
+            assert cmd.motivo is not None
+            change = await switch(res, "pausado", motivo=cmd.motivo, via=via, by=user)
+            return _pause_reply(change, tz)
+        case "resume":
+            change = await switch(res, "ativo", motivo=cmd.motivo, via=via, by=user)
+            return _resume_reply(change, tz)
+        case "status":
+            current = await status.current(res.db)
+            waiting = await _waiting_conversations(res.db) if current.paused else 0
+            return describe_status(current, tz, waiting=waiting)
+        case "handoffs":
+            return await _handoffs_reply(res)
+        case "metrics":
+            metrics = await daily_metrics(res.db, tz=tz, now=datetime.now(UTC))
+            return format_metrics(metrics)
+        case "help":
+            return HELP
+        case "invalid":
+            return cmd.error or HELP
+        case _:
+            return "Não entendi esse comando.\n" + HELP
+
+
+def _when(moment: datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%d/%m/%Y %H:%M") if moment else "sempre"
+
+
+def describe_status(current: JuliaStatus, tz: ZoneInfo, *, waiting: int = 0) -> str:
+    if current.created_at is None:
+        return "A Julia está ativa (nenhuma pausa registrada)."
+    if not current.paused:
+        state = "ativa"
+    elif current.status == "pausado":
+        state = "PAUSADA"
+    else:
+        state = f"em '{current.status}' (nenhuma mensagem sai)"
+    lines = [f"A Julia está {state} desde {_when(current.created_at, tz)}."]
+    if current.motivo:
+        lines.append(f"Motivo: {current.motivo}")
+    lines.append(f"Alterado via: {current.alterado_via or 'manual'}")
+    if current.paused:
+        lines.append(f"Conversas com mensagens esperando resposta: {waiting}")
+        lines.append("Para retomar: `@julia retomar julia` (ou `julia resume`).")
+    return "\n".join(lines)
+
+
+def _waiting_text(waiting: int | None) -> str:
+    if waiting is None:
+        return (
+            "Não consegui enfileirar agora quem ficou esperando; a varredura automática "
+            "responde essas conversas em até um minuto."
+        )
+    return f"Conversas com mensagens esperando resposta: {waiting}; ela responde em instantes."
+
+
+def _pause_reply(change: Switch, tz: ZoneInfo) -> str:
+    if change.changed:
+        return (
+            f"Julia pausada. Motivo: {change.after.motivo}\n"
+            "Nenhuma mensagem sai para os médicos até alguém mandar `@julia retomar julia`; "
+            "o que os médicos escreverem fica guardado e é respondido na retomada."
+        )
+    return (
+        f"A Julia já estava pausada desde {_when(change.before.created_at, tz)} "
+        f"(motivo: {change.before.motivo or 'não informado'}). "
+        f"Registrei o novo motivo: {change.after.motivo}"
+    )
+
+
+def _resume_reply(change: Switch, tz: ZoneInfo) -> str:
+    if change.changed:
+        return f"Julia retomada. {_waiting_text(change.waiting)}"
+    return "A Julia já estava ativa; nada mudou."
+
+
+# Open handoffs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHandoff:
+    conversation_id: int
+    doctor_name: str | None
+    phone: str
+    reason: str | None
+    since: datetime | None
+
+
+async def open_handoffs(conn: AnyConn, limit: int) -> tuple[list[OpenHandoff], int]:
+    """Live conversations under human control, longest waiting first, and how many there are."""
+    rows = await conn.fetch(
+        """SELECT c.id AS conversation_id, coalesce(d.name, d.push_name) AS doctor_name,
+                  d.phone, coalesce(h.reason, h.trigger, c.control_reason) AS reason,
+                  coalesce(h.requested_at, c.control_changed_at) AS since,
+                  count(*) OVER () AS total
+           FROM conversations c
+           JOIN doctors d ON d.id = c.doctor_id
+           LEFT JOIN handoffs h ON h.conversation_id = c.id AND h.status = 'aberto'
+           WHERE c.control = 'humano' AND c.status = 'ativa'
+           ORDER BY since NULLS LAST, c.id
+           LIMIT $1""",
+        limit,
+    )
+    items = [
+        OpenHandoff(r["conversation_id"], r["doctor_name"], r["phone"], r["reason"], r["since"])
+        for r in rows
+    ]
+    return items, (rows[0]["total"] if rows else 0)
+
+
+async def _waiting_conversations(conn: AnyConn) -> int:
+    value = await conn.fetchval(
+        """SELECT count(DISTINCT conversation_id) FROM messages
+           WHERE direction = 'in' AND processed_at IS NULL AND conversation_id IS NOT NULL"""
+    )
+    return int(value or 0)
+
+
+def format_phone(digits: str) -> str:
+    """5511987001122 -> +55 11 98700-1122 (other countries: +digits)."""
+    if digits.startswith("55") and len(digits) in (12, 13):
+        local = digits[4:]
+        return f"+55 {digits[2:4]} {local[:-4]}-{local[-4:]}"
+    return f"+{digits}"
+
+
+def _ago(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return ""
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return f", há {minutes} min"
+    if minutes < 48 * 60:
+        return f", há {minutes // 60} h"
+    return f", há {minutes // (24 * 60)} dias"
+
+
+async def _handoffs_reply(res: Resources) -> str:
+    items, total = await open_handoffs(res.db, MAX_HANDOFFS_LISTED)
+    if not items:
+        return "Nenhuma conversa está com um humano agora."
+    now = datetime.now(UTC)
+    lines = [f"Conversas com um humano agora: {total}"]
+    for item in items:
+        who = item.doctor_name or "médico sem nome"
+        lines.append(
+            f"• {who} ({format_phone(item.phone)}): {item.reason or 'motivo não informado'}"
+            f"{_ago(item.since, now)} (conversa {item.conversation_id})"
+        )
+    if total > len(items):
+        lines.append(f"… e mais {total - len(items)}.")
+    return "\n".join(lines)
+
+
+# slack_events: the Slack edge stores, the job claims and finishes ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SlackEvent:
+    event_id: str
+    command: str | None  # the mention's text, as Slack sent it
+    user_id: str | None
+    channel: str | None
+    ts: str | None  # the thread to answer in (the mention's thread, or the mention itself)
+    status: str
+
+
+async def store_slack_event(
+    conn: AnyConn,
+    *,
+    event_id: str,
+    text: str | None,
+    user_id: str | None,
+    channel: str | None,
+    thread_ts: str | None,
+) -> tuple[bool, str]:
+    """Keep a delivery. Returns (new, status): a Slack retry finds the row already there,
+    and its status says whether the command still has to run."""
+    stored = await conn.fetchval(
+        """INSERT INTO slack_events (event_id, command, user_id, channel, ts)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
+        event_id,
+        text,
+        user_id,
+        channel,
+        thread_ts,
+    )
+    if stored is not None:
+        return True, "received"
+    current = await conn.fetchval("SELECT status FROM slack_events WHERE event_id = $1", event_id)
+    return False, str(current)
+
+
+async def claim_slack_event(conn: Conn, event_id: str) -> SlackEvent | None:
+    """Lock a not-yet-run event for the caller's transaction; None if done or being run."""
+    row = await conn.fetchrow(
+        """SELECT event_id, command, user_id, channel, ts, status FROM slack_events
+           WHERE event_id = $1 AND status = 'received'
+           FOR UPDATE SKIP LOCKED""",
+        event_id,
+    )
+    return SlackEvent(**dict(row.items())) if row else None
+
+
+async def finish_slack_event(
+    conn: AnyConn, event_id: str, status: str, error: str | None = None
+) -> None:
+    await conn.execute(
+        """UPDATE slack_events SET status = $2, error = $3, finished_at = now()
+           WHERE event_id = $1""",
+        event_id,
+        status,
+        error,
+    )

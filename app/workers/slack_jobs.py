@@ -1,0 +1,72 @@
+"""The job behind `POST /slack/events`: run an operator's command and answer in its thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.logging import get_logger
+from app.core.resources import Resources
+from app.domain.operations.commands import (
+    SlackEvent,
+    claim_slack_event,
+    finish_slack_event,
+    parse_command,
+    run_command,
+)
+from app.integrations.slack import SlackBot, SlackReplyError
+
+log = get_logger(__name__)
+
+FAILURE_REPLY = (
+    "Não consegui executar o comando agora (erro interno). Tente de novo em instantes; "
+    "numa emergência, pause pelo SQL do runbook:\n"
+    "`INSERT INTO julia_status (status, motivo, alterado_via) "
+    "VALUES ('pausado', '<motivo>', 'manual');`"
+)
+
+
+def slack_bot(res: Resources) -> SlackBot | None:
+    token = res.settings.SLACK_BOT_TOKEN
+    if token is None:
+        return None
+    base_url = res.settings.SLACK_API_BASE_URL
+    return SlackBot(token.get_secret_value(), base_url=str(base_url) if base_url else None)
+
+
+async def run_slack_command(ctx: dict[str, Any], event_id: str) -> str:
+    """Run a stored mention once: the row is locked while the command runs and marked done
+    (or failed) in the same transaction, so a second run finds nothing to do."""
+    res: Resources = ctx["res"]
+    async with res.db.acquire() as conn, conn.transaction():
+        event = await claim_slack_event(conn, event_id)
+        if event is None:
+            log.info("slack.command_skipped", event_id=event_id)
+            return "skipped"
+        command = parse_command(event.command or "")
+        try:
+            reply = await run_command(res, command, user=event.user_id, via="slack")
+            outcome, error = "done", None
+        except Exception as exc:  # the job boundary: answer the operator, keep the error
+            log.exception("slack.command_failed", event_id=event_id, command=command.name)
+            reply, outcome, error = FAILURE_REPLY, "failed", f"{type(exc).__name__}: {exc}"[:500]
+        await finish_slack_event(conn, event_id, outcome, error)
+    log.info("slack.command_done", event_id=event_id, command=command.name, outcome=outcome)
+    lost = await _reply(res, event, reply)
+    if lost:
+        # The command ran; only the answer was lost. Kept on the row for the audit.
+        await finish_slack_event(res.db, event_id, outcome, error or lost)
+    return outcome
+
+
+async def _reply(res: Resources, event: SlackEvent, text: str) -> str | None:
+    """Answer in the mention's thread; returns why the answer was not delivered, if it was not."""
+    bot = slack_bot(res)
+    if bot is None or not event.channel:
+        log.info("slack.reply_skipped", event_id=event.event_id, reason="no SLACK_BOT_TOKEN")
+        return None
+    try:
+        await bot.reply(event.channel, event.ts, text)
+    except SlackReplyError as exc:
+        log.warning("slack.reply_failed", event_id=event.event_id, error=str(exc))
+        return f"resposta não entregue: {exc}"[:500]
+    return None
