@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import platform
 import random
 import shutil
 import signal
@@ -45,6 +44,7 @@ import structlog  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 
+from benchmarks.common import machine, ms, percentile  # noqa: E402
 from tests.support.processes import base_env, free_port  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -132,17 +132,6 @@ CONVERSATION = [
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of `values` (p in 0..100)."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def summary_ms(values: list[float]) -> dict[str, float]:
@@ -841,18 +830,6 @@ async def bench_turns(
 # --------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    sha = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    return {
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "git_sha": sha or None,
-    }
 
 
 def report(data: dict[str, Any]) -> str:

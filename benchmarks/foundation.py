@@ -12,10 +12,7 @@ import argparse
 import contextlib
 import json
 import math
-import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +30,8 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from tests.support.processes import Proc, base_env  # noqa: E402
+from benchmarks.common import machine, ms, percentile  # noqa: E402
+from tests.support.processes import Proc, base_env, free_port  # noqa: E402
 
 ENTRYPOINT = str(ROOT / "scripts" / "entrypoint.sh")
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -48,23 +46,6 @@ IMPORTS = {
 START_TIMEOUT = 60.0
 SETTLE_SECONDS = 2.0
 BLOCK = 100
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of `values` (p in 0..100)."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def wait_http_ok(url: str, timeout: float) -> None:
@@ -231,18 +212,6 @@ def bench_http(services: Services, requests: int, warmup: int) -> dict[str, Any]
         percentile(latencies["/health/deep"], 50) / percentile(latencies["/health"], 50), 2
     )
     return results
-
-
-def machine() -> dict[str, Any]:
-    sha = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    return {
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "git_sha": sha or None,
-    }
 
 
 def report(data: dict[str, Any]) -> str:

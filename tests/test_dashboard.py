@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from schemathesis.python import asgi as schemathesis_asgi
 from app.core.config import Settings
 from app.domain.demo_data import seed_if_empty
 from app.main import create_app
+from tests.support.julia import api_client
 
 SECRET = "dashboard-test-secret-long-enough-for-hs512-0123456789abcdef012345"
 ORIGIN = "https://painel.revoluna.com.br"
@@ -45,15 +45,6 @@ def token(
 
 def auth(role: str | None = "operator", **kwargs: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(role, **kwargs)}"}
-
-
-@asynccontextmanager
-async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://julia") as client:
-            yield client
 
 
 @pytest.fixture
@@ -138,7 +129,7 @@ async def seeded(dashboard_settings: Settings) -> dict[str, int]:
 
 @pytest.fixture
 async def client(dashboard_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(dashboard_settings) as c:
+    async with api_client(dashboard_settings) as c:
         yield c
 
 
@@ -220,7 +211,7 @@ async def test_without_jwt_secret_the_dashboard_is_closed(
 ) -> None:
     settings = make_settings(DATABASE_URL=database_url, REDIS_URL=redis_url)
     assert settings.JWT_SECRET_KEY is None
-    async with _client(settings) as client:
+    async with api_client(settings) as client:
         for headers in ({}, auth("operator")):
             response = await client.get("/api/v1/status", headers=headers)
             assert response.status_code == 503

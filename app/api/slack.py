@@ -21,7 +21,7 @@ from app.api.deps import ResourcesDep
 from app.api.webhooks import read_body
 from app.core.db import transaction
 from app.core.logging import get_logger
-from app.domain.operations.commands import store_slack_event
+from app.domain.operations.repository import store_slack_event
 
 log = get_logger(__name__)
 router = APIRouter(tags=["slack"])

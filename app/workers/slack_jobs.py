@@ -6,12 +6,11 @@ from typing import Any
 
 from app.core.logging import get_logger
 from app.core.resources import Resources
-from app.domain.operations.commands import (
+from app.domain.operations.commands import parse_command, run_command
+from app.domain.operations.repository import (
     SlackEvent,
     claim_slack_event,
     finish_slack_event,
-    parse_command,
-    run_command,
 )
 from app.integrations.slack import SlackBot, SlackReplyError
 

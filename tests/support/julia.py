@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.core.resources import Resources
@@ -70,22 +71,34 @@ class Julia:
 
 
 @asynccontextmanager
-async def running_julia(settings: Settings, *, worker: bool = True) -> AsyncIterator[Julia]:
+async def _served(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://julia") as client:
-            task = None
-            arq_worker = None
-            if worker:
-                arq_worker = build_worker(settings)
-                arq_worker.poll_delay_s = 0.05
-                task = asyncio.create_task(arq_worker.async_run())
-            try:
-                yield Julia(client, app.state.resources)
-            finally:
-                if task is not None and arq_worker is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                    await arq_worker.close()
+            yield app, client
+
+
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, started (lifespan) and served in-process to an httpx client."""
+    async with _served(settings) as (_, client):
+        yield client
+
+
+@asynccontextmanager
+async def running_julia(settings: Settings, *, worker: bool = True) -> AsyncIterator[Julia]:
+    async with _served(settings) as (app, client):
+        if not worker:
+            yield Julia(client, app.state.resources)
+            return
+        arq_worker = build_worker(settings)
+        arq_worker.poll_delay_s = 0.05
+        task = asyncio.create_task(arq_worker.async_run())
+        try:
+            yield Julia(client, app.state.resources)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await arq_worker.close()

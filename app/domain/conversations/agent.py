@@ -111,8 +111,7 @@ async def run(
             (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens)
         ):
             totals[i] += value
-        texts = [b.get("text", "") for b in response.content if b.get("type") == "text"]
-        final_text = "\n\n".join(t for t in texts if t.strip())
+        final_text = _text_of(response.content)
         tool_uses = [b for b in response.content if b.get("type") == "tool_use"]
         if response.stop_reason != "tool_use" or not tool_uses:
             break
@@ -165,7 +164,10 @@ async def rewrite(
     response = await llm.create(
         model=model, system=system, messages=convo, tools=TOOL_DEFINITIONS, max_tokens=MAX_TOKENS
     )
-    text = "\n\n".join(
-        b.get("text", "") for b in response.content if b.get("type") == "text"
-    ).strip()
-    return text, response.usage, cost_usd(response.model, response.usage)
+    return _text_of(response.content), response.usage, cost_usd(response.model, response.usage)
+
+
+def _text_of(content: list[dict[str, Any]]) -> str:
+    """The text blocks of an answer, as one reply (blank line between blocks)."""
+    texts = [str(b.get("text", "")).strip() for b in content if b.get("type") == "text"]
+    return "\n\n".join(t for t in texts if t)

@@ -193,11 +193,9 @@ async def deliver(svc: TurnServices, send_ids: list[int], *, inbound_chars: int)
     if first > 0:
         await asyncio.sleep(first)
     for index, send_id in enumerate(send_ids):
-        row = await sends.get(svc.db, send_id)
-        if row is None:
-            continue
-        typing = typing_delay(row.body, scale=scale, rng=svc.rng)
-        outcome = await svc.gateway.deliver(send_id, typing_s=typing)
+        outcome = await svc.gateway.deliver(
+            send_id, typing=lambda body: typing_delay(body, scale=scale, rng=svc.rng)
+        )
         outcomes.append(outcome)
         if not outcome.sent and outcome.status != "deferred":
             for rest in send_ids[index + 1 :]:
@@ -226,7 +224,6 @@ class _Turn:
         self.job_id = job_id
         self.burst = "\n".join(m.body for m in pending if m.body)
         self.seed = pending[-1].id
-        self._planned: list[int] = []
 
     # Fixed answers -----------------------------------------------------------------------
 
@@ -266,8 +263,8 @@ class _Turn:
     ) -> None:
         async with self.svc.db.acquire() as conn, conn.transaction():
             turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
-            await self._hand_over(conn, turn_id, parts, trigger, reason, record)
-        await self._after_handoff(trigger, reason)
+            send_ids = await self._hand_over(conn, turn_id, parts, trigger, reason, record)
+        await self._after_handoff(send_ids, trigger, reason)
 
     async def _hand_over(
         self,
@@ -288,11 +285,10 @@ class _Turn:
         )
         send_ids = await self._plan(conn, turn_id, parts, kind="system")
         await repo.finish_turn(conn, turn_id, "ok", record)
-        self._planned = send_ids
         return send_ids
 
-    async def _after_handoff(self, trigger: str, reason: str) -> None:
-        await self._deliver(self._planned)
+    async def _after_handoff(self, send_ids: list[int], trigger: str, reason: str) -> None:
+        await self._deliver(send_ids)
         who = self.doctor.name or self.doctor.push_name or "médico sem nome"
         await notify(
             self.svc.db,
@@ -397,10 +393,11 @@ class _Turn:
         wants_human = forced or result.handoff_reason
         async with svc.db.acquire() as conn, conn.transaction():
             if wants_human:
-                trigger = "modelo"
-                await self._hand_over(conn, turn_id, parts, trigger, wants_human, record)
+                send_ids = await self._hand_over(
+                    conn, turn_id, parts, "modelo", wants_human, record
+                )
             else:
-                self._planned = await self._plan(conn, turn_id, parts, kind="reply")
+                send_ids = await self._plan(conn, turn_id, parts, kind="reply")
                 await repo.finish_turn(conn, turn_id, "ok", record)
         log.info(
             "turn.answered",
@@ -413,9 +410,9 @@ class _Turn:
             parts=len(parts),
         )
         if wants_human:
-            await self._after_handoff("modelo", wants_human)
+            await self._after_handoff(send_ids, "modelo", wants_human)
         else:
-            outcomes = await self._deliver(self._planned)
+            outcomes = await self._deliver(send_ids)
             if outcomes and outcomes[0].reason == "pausado":
                 await self._release_for_later(turn_id)
                 return "paused"
@@ -529,7 +526,6 @@ class _Turn:
             )
             send_ids.append(row.id)
         await repo.mark_processed(conn, [m.id for m in self.pending], turn_id)
-        self._planned = send_ids
         return send_ids
 
     async def _route(self, conn: Any) -> tuple[int | None, str]:

@@ -11,6 +11,7 @@ have reached WhatsApp, and a doubled message is worse than a missing one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,8 +47,11 @@ class Gateway:
         self._sender = sender
         self._status = status
 
-    async def deliver(self, send_id: int, *, typing_s: float = 0.0) -> Outcome:
-        """Decide and, if allowed, send one recorded message (after `typing_s` of typing)."""
+    async def deliver(
+        self, send_id: int, *, typing: Callable[[str], float] | None = None
+    ) -> Outcome:
+        """Decide and, if allowed, send one recorded message, after `typing(body)` seconds
+        of "typing..." when given."""
         row = await sends.get(self._db, send_id)
         if row is None:
             raise LookupError(f"outbound send {send_id} does not exist")
@@ -59,6 +63,7 @@ class Gateway:
         blocked = await self._rule_blocking(row)
         if blocked:
             return await self._decide(row, *blocked)
+        typing_s = typing(row.body) if typing else 0.0
         if typing_s > 0 and row.instance:
             await self._sender.send_presence(row.instance, row.to_phone, int(typing_s * 1000))
             await asyncio.sleep(typing_s)
