@@ -173,6 +173,52 @@ def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """`julia import doctors|hospitals|shifts FILE [--dry-run]`: upsert the CSV's rows and
+    print what happened to each; 0 once the file was read, even with refused rows."""
+    from pathlib import Path
+
+    import asyncpg
+
+    from app.domain.imports.service import ImportFileError, ImportReport, import_csv, report_text
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"não consegui ler {path}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CommandError(
+            f"{path.name} não está em UTF-8 (byte inválido na posição {exc.start}); "
+            "no Excel, salve como 'CSV UTF-8'"
+        ) from exc
+
+    async def run(resolved: Settings) -> ImportReport:
+        conn = await db.connect(resolved.database_dsn)
+        try:
+            return await import_csv(
+                conn, args.kind, text, source=path.name, tz=resolved.tz, dry_run=args.dry_run
+            )
+        finally:
+            await conn.close()
+
+    with embedded_defaults(settings, redis=False) as resolved:
+        try:
+            report = asyncio.run(run(resolved))
+        except ImportFileError as exc:
+            raise CommandError(f"{path.name}: {exc}; nada foi importado") from exc
+        except asyncpg.UndefinedTableError as exc:
+            raise CommandError("o banco não tem as tabelas da Julia; rode `julia migrate`") from exc
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise CommandError(
+                f"não consegui falar com o Postgres ({type(exc).__name__}); confira DATABASE_URL"
+            ) from exc
+    print(report_text(report, file_name=path.name))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="julia", description="Julia, Revoluna's recruiter.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="resume and answer the doctors who waited")
     resume.add_argument("--motivo", default=None, help="optional note for julia_status")
     resume.set_defaults(func=cmd_operator)
+    imp = sub.add_parser("import", help="import doctors, hospitals or shifts from a CSV file")
+    imp.add_argument("kind", choices=["doctors", "hospitals", "shifts"], help="what the file has")
+    imp.add_argument("file", help="CSV file (UTF-8; ',' or ';' between columns)")
+    imp.add_argument(
+        "--dry-run", action="store_true", help="check and report without writing anything"
+    )
+    imp.set_defaults(func=cmd_import)
     return parser
 
 

@@ -27,6 +27,8 @@ from app.core.db import transaction
 from app.core.logging import get_logger
 from app.domain.dashboard import repository as repo
 from app.domain.handoff import service as handoff
+from app.domain.imports.parsing import Kind as ImportKind
+from app.domain.imports.service import ImportFileError, import_csv
 from app.domain.operations import commands, metrics
 from app.domain.operations import status as julia_status
 from app.domain.operations.status import JuliaStatus
@@ -476,4 +478,122 @@ async def metrics_today(_: ViewerDep, res: ResourcesDep) -> MetricsOut:
         outreach_deferred_total=m.outreach_deferred_total,
         outreach_blocked_total=m.outreach_blocked_total,
         cache_read_share=m.cache_read_share,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# CSV import
+# ---------------------------------------------------------------------------------------
+
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+_CSV_TYPES = ("text/csv", "text/plain")
+
+
+class RejectionOut(BaseModel):
+    line: int = Field(description="line in the file (the header is line 1)")
+    reason: str = Field(description="why the row was refused (Portuguese, names the column)")
+
+
+class ImportOut(BaseModel):
+    kind: ImportKind
+    dry_run: bool = Field(description="true: nothing was written; the counts are a preview")
+    error: str | None = Field(
+        description="set when the file could not be used at all (empty, a required column "
+        "missing from the header, not a CSV): nothing was imported (Portuguese)"
+    )
+    total: int = Field(description="data rows in the file (blank lines not counted)")
+    inserted: int
+    updated: int
+    unchanged: int = Field(description="rows already stored exactly so (not touched)")
+    rejected: list[RejectionOut]
+    ignored_columns: list[str] = Field(description="header cells matching no known column")
+
+
+async def _read_csv_body(request: Request) -> str:
+    """The body as text: 415 unless text/csv or text/plain, 413 past 5 MB, 400 unless UTF-8."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in _CSV_TYPES:
+        raise HTTPException(415, "send the CSV as text/csv or text/plain")
+    too_large = HTTPException(413, "arquivo maior que 5 MB; divida-o em partes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_IMPORT_BYTES:
+            raise too_large
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            400,
+            f"o arquivo não está em UTF-8 (byte inválido na posição {exc.start}); "
+            "no Excel, salve como 'CSV UTF-8'",
+        ) from exc
+
+
+@router.post(
+    "/import/{kind}",
+    summary="Import doctors, hospitals or shifts from a CSV (upsert by natural key)",
+    description="The body is the CSV file itself (see docs/import.md for the columns). "
+    "Rows that cannot be imported are listed in `rejected`; the others are written. A file "
+    "that cannot be used at all (e.g. a required column missing) is answered with `error` "
+    "set and nothing imported: the text was received, its content is what is reported on.",
+    responses={
+        400: {"model": ErrorOut, "description": "the body is not UTF-8: nothing was imported"},
+        413: {"model": ErrorOut, "description": "the file is larger than 5 MB"},
+        415: {"model": ErrorOut, "description": "the body is not text/csv or text/plain"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            # Any value: on the wire it is text either way, and every text gets a report.
+            "content": {t: {"schema": {"description": "the CSV file (UTF-8)"}} for t in _CSV_TYPES},
+        }
+    },
+)
+async def import_file(
+    kind: Annotated[ImportKind, Path(description="what the file has")],
+    request: Request,
+    operator: OperatorDep,
+    res: ResourcesDep,
+    dry_run: Annotated[
+        bool, Query(description="check and report without writing anything"), _BOOLEAN
+    ] = False,
+) -> ImportOut:
+    text = await _read_csv_body(request)
+    try:
+        async with transaction(res.db) as conn:
+            report = await import_csv(
+                conn,
+                kind,
+                text,
+                source=f"dashboard:{operator.sub}",
+                tz=res.settings.tz,
+                dry_run=dry_run,
+            )
+    except ImportFileError as exc:
+        return ImportOut(
+            kind=kind,
+            dry_run=dry_run,
+            error=str(exc),
+            total=0,
+            inserted=0,
+            updated=0,
+            unchanged=0,
+            rejected=[],
+            ignored_columns=[],
+        )
+    log.info("dashboard.imported", kind=kind, dry_run=dry_run, by=operator.sub)
+    return ImportOut(
+        kind=report.kind,
+        dry_run=report.dry_run,
+        error=None,
+        total=report.total,
+        inserted=report.inserted,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        rejected=[RejectionOut(line=r.line, reason=r.reason) for r in report.rejected],
+        ignored_columns=list(report.ignored_columns),
     )
