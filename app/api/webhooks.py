@@ -22,7 +22,7 @@ from app.core.db import transaction
 from app.core.logging import get_logger
 from app.domain.conversations import intake
 from app.domain.conversations.inbound import WebhookError, parse_webhook
-from app.domain.outbound import repository as sends
+from app.domain.outreach import repository as outreach
 from app.workers.enqueue import enqueue_turn
 
 log = get_logger(__name__)
@@ -85,7 +85,7 @@ async def evolution_webhook(
 
     try:
         async with transaction(res.db) as conn:
-            if instance != settings.EVOLUTION_INSTANCE and not await sends.known_instance(
+            if instance != settings.EVOLUTION_INSTANCE and not await outreach.known_instance(
                 conn, instance
             ):
                 raise HTTPException(403, "unknown Evolution instance")

@@ -53,6 +53,26 @@ REQUIRED_IN_PRODUCTION: dict[str, tuple[str, ...]] = {
 }
 
 
+_WEEKDAYS = ("seg", "ter", "qua", "qui", "sex", "sab", "dom")
+
+
+def parse_weekdays(text: str) -> frozenset[int]:
+    """ "seg-sex" / "seg,qua,sex" / "sab-dom" -> weekday numbers (Monday = 0)."""
+    days: set[int] = set()
+    folded = text.strip().lower().replace("á", "a")
+    for item in filter(None, (part.strip() for part in folded.split(","))):
+        first, _, last = (piece.strip()[:3] for piece in item.partition("-"))
+        if first not in _WEEKDAYS or (last and last not in _WEEKDAYS):
+            raise ValueError("must list weekdays like seg-sex or seg,qua,sex")
+        start, end = _WEEKDAYS.index(first), _WEEKDAYS.index(last or first)
+        if end < start:
+            raise ValueError("a range of weekdays must go forward, like seg-sex")
+        days.update(range(start, end + 1))
+    if not days:
+        raise ValueError("must name at least one weekday, like seg-sex")
+    return frozenset(days)
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid. The message names variables, never values."""
 
@@ -152,6 +172,18 @@ class Settings(BaseSettings):
     HORARIO_INICIO: time = time(8, 0)
     HORARIO_FIM: time = time(20, 0)
     PILOT_MODE: bool = False
+    # Weekdays open for proactive messages: "seg-sex" (default), "seg,qua,sex", "seg-sab".
+    DIAS_ENVIO: Annotated[frozenset[int], NoDecode] = frozenset(range(5))
+    # Per doctor: at most one proactive message per MEDICO_INTERVALO_HORAS, and
+    # MEDICO_MAX_POR_SEMANA in any 7 days (opener + follow-ups).
+    MEDICO_INTERVALO_HORAS: PositiveInt = 48
+    MEDICO_MAX_POR_SEMANA: PositiveInt = 3
+    # A young number (chips.warmup_started_at) starts low and reaches the full caps after
+    # CHIP_AQUECIMENTO_DIAS; a chip whose sends fail CHIP_FALHAS_PARA_PAUSA times in a row
+    # rests for CHIP_PAUSA_MINUTOS.
+    CHIP_AQUECIMENTO_DIAS: int = Field(default=28, ge=0, le=365)
+    CHIP_FALHAS_PARA_PAUSA: PositiveInt = 3
+    CHIP_PAUSA_MINUTOS: PositiveInt = 30
 
     # Company
     NOME_EMPRESA: str = "Revoluna"
@@ -194,6 +226,13 @@ class Settings(BaseSettings):
 
     _split_cors = field_validator("CORS_ORIGINS", mode="before")(_split_csv)
     _split_slack_users = field_validator("SLACK_ALLOWED_USER_IDS", mode="before")(_split_csv)
+
+    @field_validator("DIAS_ENVIO", mode="before")
+    @classmethod
+    def _valid_days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_weekdays(value)
+        return value
 
     @field_validator("TZ")
     @classmethod

@@ -19,6 +19,7 @@ from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
 from app.workers.jobs import run_turn
+from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
 from app.workers.slack_jobs import run_slack_command
 from app.workers.wiring import turn_services
@@ -51,7 +52,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """ARQ settings. Redis and the settings object are supplied by `build_worker`."""
 
-    functions: ClassVar[list[Any]] = [ping, run_turn, run_slack_command]
+    functions: ClassVar[list[Any]] = [ping, run_turn, run_slack_command, send_outbound]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = QUEUE_NAME

@@ -31,11 +31,18 @@ from app.core.resources import Resources, open_resources
 from app.domain.operations import repository
 from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
 from app.workers.jobs import sweep
+from app.workers.outreach_jobs import (
+    despachar_envios,
+    processar_campanhas,
+    processar_followups,
+    reativacao,
+)
 from app.workers.runtime import settings_or_exit
 
 log = get_logger("app.workers.scheduler")
 
-JobFunc = Callable[[Resources], Awaitable[None]]
+# A job may answer "skipped" (PILOT_MODE, nothing to do by rule): recorded as such.
+JobFunc = Callable[[Resources], Awaitable[str | None]]
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 STOP_GRACE_SECONDS = 20
 
@@ -73,6 +80,11 @@ def job_table(settings: Settings) -> list[JobSpec]:
         JobSpec("alertas", alertas, 60),
         # Hourly; sends yesterday's report once, from 08:00 (TZ) on.
         JobSpec("relatorio_diario", relatorio_diario, 3600),
+        # Outreach: write openers and follow-ups, hand due messages to the workers.
+        JobSpec("processar_campanhas", processar_campanhas, 60),
+        JobSpec("processar_followups", processar_followups, 300),
+        JobSpec("reativacao", reativacao, 3600),
+        JobSpec("despachar_envios", despachar_envios, 30),
     ]
 
 
@@ -121,17 +133,19 @@ class JuliaScheduler:
         started = time.monotonic()
         status, error = "ok", None
         try:
-            await spec.func(self.res)
+            if await spec.func(self.res) == "skipped":
+                status = "skipped"
         except Exception as exc:  # job boundary: log, record, keep the scheduler alive
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             log.error(f"Job failed: {spec.name}: {error}", job=spec.name, slot=slot.isoformat())
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        if status == "ok":
+        if status != "failed":
             log.info(
                 f"Job executed: {spec.name}",
                 job=spec.name,
                 slot=slot.isoformat(),
                 duration_ms=elapsed_ms,
+                skipped=status == "skipped",
             )
         try:
             await repository.finish_job_run(

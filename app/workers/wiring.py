@@ -7,6 +7,7 @@ from app.core.resources import Resources
 from app.domain.conversations.turn import TurnServices
 from app.domain.operations.status import StatusReader
 from app.domain.outbound.gateway import Gateway
+from app.domain.outreach.limiter import Limiter
 from app.integrations.anthropic_llm import AnthropicLLM
 from app.integrations.evolution import EvolutionSender, SandboxSender
 from app.integrations.protocols import LLM, Embedder, MessageSender, Notifier
@@ -39,6 +40,16 @@ def notifier(res: Resources) -> Notifier | None:
     return SlackWebhookNotifier(url.get_secret_value(), res.settings.SLACK_CHANNEL) if url else None
 
 
+def gateway(res: Resources, status: StatusReader | None = None) -> Gateway:
+    return Gateway(
+        db=res.db,
+        sender=sender(res),
+        status=status or StatusReader(res.db),
+        settings=res.settings,
+        limiter=Limiter(res.redis, res.db),
+    )
+
+
 def turn_services(res: Resources) -> TurnServices:
     settings = res.settings
     breaker = llm_breaker(res)
@@ -67,7 +78,7 @@ def turn_services(res: Resources) -> TurnServices:
         settings=settings,
         db=res.db,
         redis=res.redis,
-        gateway=Gateway(db=res.db, sender=sender(res), status=status),
+        gateway=gateway(res, status),
         status=status,
         llm=llm,
         breaker=breaker,

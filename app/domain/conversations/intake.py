@@ -27,6 +27,7 @@ from app.domain.doctors.phones import brazil_variants
 from app.domain.doctors.repository import Doctor
 from app.domain.handoff import service as handoff
 from app.domain.outbound import repository as sends
+from app.domain.outreach import repository as outreach
 
 log = get_logger(__name__)
 
@@ -84,7 +85,7 @@ async def record_delivery(
         if isinstance(event, MessageEvent):
             await _message(conn, event, result)
         elif isinstance(event, ConnectionEvent) and event.state != "unknown":
-            await sends.set_chip_state(conn, event.instance, event.state)
+            await outreach.set_chip_state(conn, event.instance, event.state)
             log.info("chip.state", instance=event.instance, state=event.state)
         elif isinstance(event, ReceiptEvent) and event.status:
             await conversations.update_receipt(
@@ -160,7 +161,7 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
         log.warning("message.unresolved_sender", chat_kind=event.chat_kind)
         return
 
-    chip_id = await sends.ensure_chip(conn, event.instance)
+    chip_id = await outreach.ensure_chip(conn, event.instance)
     conversation = await conversations.get_or_open(conn, doctor.id, chip_id)
 
     if event.from_me:
@@ -202,14 +203,5 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
     result.turns[conversation.id] = message_id
     await conversations.touch_inbound(conn, conversation.id)
     await doctors.touch_inbound(conn, doctor.id, event.sent_at or datetime.now(UTC))
-    # A reply stops the follow-up cadence and marks campaign targets as answered.
-    await conn.execute(
-        """UPDATE followups SET status = 'cancelado', cancel_reason = 'respondeu'
-           WHERE doctor_id = $1 AND status = 'agendado' AND kind = 'cadencia'""",
-        doctor.id,
-    )
-    await conn.execute(
-        """UPDATE campaign_targets SET status = 'respondeu', responded_at = now()
-           WHERE doctor_id = $1 AND status IN ('enviado', 'pendente', 'adiado')""",
-        doctor.id,
-    )
+    # A reply stops the follow-up cadence, queued outreach and marks campaign targets answered.
+    await outreach.stop_for_doctor(conn, doctor.id, "respondeu", at=datetime.now(UTC))

@@ -49,6 +49,8 @@ from app.domain.operations.notifications import notify
 from app.domain.operations.status import StatusReader
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import Gateway, Outcome
+from app.domain.outreach import campaigns
+from app.domain.outreach import repository as outreach
 from app.integrations.protocols import LLM, Embedder, LLMUnavailable, Notifier, Usage
 
 log = get_logger(__name__)
@@ -232,17 +234,7 @@ class _Turn:
         async with self.svc.db.acquire() as conn, conn.transaction():
             turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
             newly = await doctors.mark_opted_out(conn, self.doctor.id, "pedido do médico", now)
-            await sends.cancel_queued_for_doctor(conn, self.doctor.id, "opt_out")
-            await conn.execute(
-                """UPDATE followups SET status = 'cancelado', cancel_reason = 'opt_out'
-                   WHERE doctor_id = $1 AND status = 'agendado'""",
-                self.doctor.id,
-            )
-            await conn.execute(
-                """UPDATE campaign_targets SET status = 'cancelado', last_reason = 'opt_out'
-                   WHERE doctor_id = $1 AND status IN ('pendente', 'adiado', 'enviado')""",
-                self.doctor.id,
-            )
+            await outreach.stop_for_doctor(conn, self.doctor.id, "opt_out", at=now)
             # One confirmation only: a second "pare" from an opted-out doctor gets silence.
             parts = [prompts.pick(prompts.OPT_OUT_CONFIRMATIONS, self.seed)] if newly else []
             send_ids = await self._plan(conn, turn_id, parts, kind="system")
@@ -336,7 +328,11 @@ class _Turn:
             ),
             memories=[m.content for m in memories],
             returning=returning,
-            campaign_note=None,
+            campaign_note=await campaigns.note_for(
+                svc.db, self.conversation.campaign_id, now=now, tz=settings.tz
+            )
+            if self.conversation.campaign_id is not None
+            else None,
         )
         messages = agent.build_messages(history, self.pending, context)
         model = choose_model(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from app.core.db import Conn
 from app.domain.conversations import repository as conversations
-from app.domain.outbound import repository as sends
+from app.domain.outreach import repository as outreach
 
 
 async def hand_to_human(
@@ -26,12 +28,7 @@ async def hand_to_human(
         trigger,
         reason,
     )
-    await sends.cancel_queued_for_doctor(conn, doctor_id, "handoff")
-    await conn.execute(
-        """UPDATE followups SET status = 'cancelado', cancel_reason = 'handoff'
-           WHERE doctor_id = $1 AND status = 'agendado'""",
-        doctor_id,
-    )
+    await outreach.stop_for_doctor(conn, doctor_id, "handoff", at=datetime.now(UTC))
     return handoff_id is not None
 
 

@@ -6,28 +6,48 @@ operator switch (julia_status), the conversation's control and the doctor's opt-
 pause or a takeover stops messages already planned. Each decision is recorded with its
 reason. A row that was being sent when its process died is never sent again: the send may
 have reached WhatsApp, and a doubled message is worse than a missing one.
+
+Proactive messages (campaign openers, follow-ups, reactivation, reminders) answer to more
+rules, checked in this order: the campaign is running, PILOT_MODE for autonomous ones,
+business hours, the chip is connected and healthy, and the chip's and the doctor's caps
+(taken atomically in Redis, see `outreach.limiter`). One that may not go now is deferred
+to the earliest moment it could; one that may never go (opt-out, a person took over, the
+campaign was cancelled) is cancelled. Either way the reason is recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from app.core.config import Settings
 from app.core.db import Conn
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
 from app.domain.operations.status import StatusReader
 from app.domain.outbound import repository as sends
 from app.domain.outbound.repository import OutboundSend
+from app.domain.outreach import repository as outreach
+from app.domain.outreach.chips import caps_for, chip_for_doctor
+from app.domain.outreach.limiter import Limiter, Limits
+from app.domain.outreach.pacing import BusinessHours, local_day_bounds, opening_jitter, send_gap
 from app.integrations.protocols import MessageSender, SendError
 
 log = get_logger(__name__)
 
 RETRY_AFTER = timedelta(seconds=30)
+# How long a proactive message waits before it is looked at again, by reason.
+PAUSED_RETRY = timedelta(minutes=10)
+PILOT_RETRY = timedelta(hours=1)
+CAMPAIGN_PAUSED_RETRY = timedelta(minutes=15)
+CHIP_RETRY = timedelta(minutes=5)
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +61,33 @@ class Outcome:
         return self.status == "sent"
 
 
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    status: str  # blocked, cancelled, deferred
+    reason: str
+    not_before: datetime | None = None
+
+
 class Gateway:
-    def __init__(self, *, db: asyncpg.Pool, sender: MessageSender, status: StatusReader) -> None:
+    def __init__(
+        self,
+        *,
+        db: asyncpg.Pool,
+        sender: MessageSender,
+        status: StatusReader,
+        settings: Settings,
+        limiter: Limiter,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self._db = db
         self._sender = sender
         self._status = status
+        self._settings = settings
+        self._limiter = limiter
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._rng = rng or random.Random()  # noqa: S311 - pacing jitter, not secrecy
+        self._hours = BusinessHours.of(settings)
 
     async def deliver(
         self, send_id: int, *, typing: Callable[[str], float] | None = None
@@ -57,70 +99,173 @@ class Gateway:
             raise LookupError(f"outbound send {send_id} does not exist")
         if row.status not in ("pending", "deferred"):
             return Outcome(row.id, row.status, row.reason or "ja_decidido")
+        now = self._clock()
         if row.status == "pending" and row.attempts > 0:
             # A process died between claiming this send and recording its result.
-            return await self._decide(row, "failed", "resultado_incerto")
-        blocked = await self._rule_blocking(row)
-        if blocked:
-            return await self._decide(row, *blocked)
+            return await self._decide(row, _Decision("failed", "resultado_incerto"), now)
+        decision = await self._rule_blocking(row, now)
+        if decision is None and row.proactive:
+            row, decision = await self._admit(row, now)
+        if decision is not None:
+            return await self._decide(row, decision, now)
         typing_s = typing(row.body) if typing else 0.0
         if typing_s > 0 and row.instance:
             await self._sender.send_presence(row.instance, row.to_phone, int(typing_s * 1000))
             await asyncio.sleep(typing_s)
             # A pause or a takeover during the typing stops the message.
-            blocked = await self._rule_blocking(row)
-            if blocked:
-                return await self._decide(row, *blocked)
-        if not await sends.claim_attempt(self._db, row.id, row.attempts):
+            decision = await self._rule_blocking(row, now)
+            if decision is not None:
+                return await self._decide(row, decision, now)
+        if not await sends.claim_attempt(self._db, row.id, row.attempts, now):
+            await self._release(row)
+            current = await sends.get(self._db, row.id)
+            if current is not None and current.status == "cancelled":
+                return Outcome(row.id, "cancelled", current.reason)
             return Outcome(row.id, "cancelled", "enviado_por_outro_processo")
         try:
             provider_id = await self._sender.send_text(row.instance or "", row.to_phone, row.body)
         except SendError as exc:
-            if exc.retryable:
-                await sends.mark_outcome(
-                    self._db,
-                    row.id,
-                    "deferred",
-                    "envio_falhou",
-                    error=str(exc),
-                    not_before=datetime.now(UTC) + RETRY_AFTER,
-                )
-                log.warning("outbound.deferred", send_id=row.id, error=str(exc))
-                return Outcome(row.id, "deferred", "envio_falhou")
-            await sends.mark_outcome(self._db, row.id, "failed", "envio_falhou", error=str(exc))
-            log.error("outbound.failed", send_id=row.id, error=str(exc))
-            return Outcome(row.id, "failed", "envio_falhou")
+            return await self._send_failed(row, exc, now)
         async with self._db.acquire() as conn, conn.transaction():
-            await self._record_sent(conn, row, provider_id)
+            await self._record_sent(conn, row, provider_id, now)
         log.info(
             "outbound.sent", send_id=row.id, kind=row.kind, conversation_id=row.conversation_id
         )
         return Outcome(row.id, "sent")
 
-    async def _rule_blocking(self, row: OutboundSend) -> tuple[str, str] | None:
+    async def _rule_blocking(self, row: OutboundSend, now: datetime) -> _Decision | None:
         if await self._status.paused():
-            return "blocked", "pausado"
+            # A reply's burst is answered again after `retomar`; a proactive message waits.
+            if row.proactive:
+                return _Decision("deferred", "pausado", now + PAUSED_RETRY)
+            return _Decision("blocked", "pausado")
         # A human's relay, and Julia's own transition/holding message sent as she hands
         # over, go out under human control; nothing else does.
         if row.conversation_id is not None and row.kind not in ("relay", "system"):
             conversation = await conversations.get(self._db, row.conversation_id)
             if conversation is not None and conversation.under_human:
-                return "cancelled", "humano"
+                return _Decision("cancelled", "humano")
         if row.proactive and row.doctor_id is not None:
             opted_out = await self._db.fetchval(
                 "SELECT opted_out_at IS NOT NULL FROM doctors WHERE id = $1", row.doctor_id
             )
             if opted_out:
-                return "cancelled", "opt_out"
+                return _Decision("cancelled", "opt_out")
         return None
 
-    async def _decide(self, row: OutboundSend, status: str, reason: str) -> Outcome:
-        await sends.mark_outcome(self._db, row.id, status, reason)
-        log.info("outbound.not_sent", send_id=row.id, status=status, reason=reason)
-        return Outcome(row.id, status, reason)
+    async def _admit(
+        self, row: OutboundSend, now: datetime
+    ) -> tuple[OutboundSend, _Decision | None]:
+        """The proactive rules; on success the chip's and doctor's slots are taken."""
+        if row.campaign_id is not None:
+            campaign = await outreach.get_campaign(self._db, row.campaign_id)
+            if campaign is None or campaign.status in ("cancelada", "concluida"):
+                return row, _Decision("cancelled", "campanha_encerrada")
+            if campaign.status != "ativa":
+                return row, _Decision("deferred", "campanha_pausada", now + CAMPAIGN_PAUSED_RETRY)
+        if row.autonomous and self._settings.PILOT_MODE:
+            return row, _Decision("deferred", "pilot_mode", now + PILOT_RETRY)
+        if not self._hours.is_open(now):
+            return row, _Decision("deferred", "horario", self._after_opening(now))
+        doctor_id = row.doctor_id
+        if doctor_id is None:
+            return row, _Decision("cancelled", "sem_medico")
+        chip = None
+        if row.chip_id is not None:
+            chip = await outreach.get_chip(self._db, row.chip_id)
+        if chip is None or (not chip.enabled and self._settings.MULTI_CHIP_ENABLED):
+            chip = await chip_for_doctor(self._db, self._settings, doctor_id=doctor_id, now=now)
+            if chip is None:
+                return row, _Decision("deferred", "sem_chip", now + CHIP_RETRY)
+            await sends.set_route(self._db, row.id, chip.id, chip.instance)
+            row = _rerouted(row, chip.id, chip.instance)
+        unusable = chip.unusable(now)
+        if unusable is not None:
+            until = chip.benched_until if unusable == "chip_em_pausa" else None
+            return row, _Decision("deferred", unusable, until or now + CHIP_RETRY)
+        caps = caps_for(self._settings, chip, now)
+        day_start, day_end = local_day_bounds(now, self._settings.tz)
+        admission = await self._limiter.admit(
+            send_id=row.id,
+            chip_id=chip.id,
+            doctor_id=doctor_id,
+            now=now,
+            limits=Limits(
+                hourly=caps.hourly,
+                daily=caps.daily,
+                day_start=day_start,
+                day_end=day_end,
+                gap_s=send_gap(caps, self._hours.open_seconds, self._rng),
+                doctor_gap=timedelta(hours=self._settings.MEDICO_INTERVALO_HORAS),
+                doctor_week=self._settings.MEDICO_MAX_POR_SEMANA,
+            ),
+        )
+        if admission.admitted:
+            return row, None
+        assert admission.rule is not None and admission.retry_at is not None
+        retry_at = admission.retry_at
+        if not self._hours.is_open(retry_at):
+            retry_at = self._after_opening(retry_at)
+        return row, _Decision("deferred", admission.rule, retry_at)
 
-    async def _record_sent(self, conn: Conn, row: OutboundSend, provider_id: str) -> None:
-        await sends.mark_sent(conn, row.id, provider_id)
+    def _after_opening(self, moment: datetime) -> datetime:
+        return self._hours.next_open(moment) + opening_jitter(self._rng)
+
+    async def _release(self, row: OutboundSend) -> None:
+        """Give back the caps' slots of a proactive message that did not go out."""
+        if row.proactive and row.chip_id is not None and row.doctor_id is not None:
+            await self._limiter.release(
+                send_id=row.id, chip_id=row.chip_id, doctor_id=row.doctor_id
+            )
+
+    async def _send_failed(self, row: OutboundSend, exc: SendError, now: datetime) -> Outcome:
+        await self._release(row)
+        if row.chip_id is not None:
+            benched = await outreach.record_chip_failure(
+                self._db,
+                row.chip_id,
+                now=now,
+                threshold=self._settings.CHIP_FALHAS_PARA_PAUSA,
+                bench_for=timedelta(minutes=self._settings.CHIP_PAUSA_MINUTOS),
+            )
+            if benched:
+                log.warning("chip.benched", chip_id=row.chip_id, instance=row.instance)
+        if exc.retryable:
+            await sends.mark_outcome(
+                self._db,
+                row.id,
+                "deferred",
+                "envio_falhou",
+                error=str(exc),
+                not_before=now + RETRY_AFTER,
+                at=now,
+            )
+            log.warning("outbound.deferred", send_id=row.id, error=str(exc))
+            return Outcome(row.id, "deferred", "envio_falhou")
+        await sends.mark_outcome(self._db, row.id, "failed", "envio_falhou", error=str(exc), at=now)
+        log.error("outbound.failed", send_id=row.id, error=str(exc))
+        return Outcome(row.id, "failed", "envio_falhou")
+
+    async def _decide(self, row: OutboundSend, decision: _Decision, now: datetime) -> Outcome:
+        await sends.mark_outcome(
+            self._db,
+            row.id,
+            decision.status,
+            decision.reason,
+            not_before=decision.not_before,
+            at=now,
+        )
+        log.info(
+            "outbound.not_sent", send_id=row.id, status=decision.status, reason=decision.reason
+        )
+        return Outcome(row.id, decision.status, decision.reason)
+
+    async def _record_sent(
+        self, conn: Conn, row: OutboundSend, provider_id: str, now: datetime
+    ) -> None:
+        await sends.mark_sent(conn, row.id, provider_id, now)
+        if row.chip_id is not None:
+            await outreach.record_chip_success(conn, row.chip_id, now)
         message_id = await conversations.insert_message(
             conn,
             conversation_id=row.conversation_id,
@@ -146,14 +291,20 @@ class Gateway:
             )
         if row.doctor_id is not None:
             await conn.execute(
-                """UPDATE doctors SET last_outbound_at = now(),
-                          last_proactive_at = CASE WHEN $2 THEN now() ELSE last_proactive_at END
+                """UPDATE doctors SET last_outbound_at = $3,
+                          last_proactive_at = CASE WHEN $2 THEN $3 ELSE last_proactive_at END
                    WHERE id = $1""",
                 row.doctor_id,
                 row.proactive,
+                now,
             )
         if row.conversation_id is not None:
             await conn.execute(
-                "UPDATE conversations SET last_message_at = now() WHERE id = $1",
+                "UPDATE conversations SET last_message_at = $2 WHERE id = $1",
                 row.conversation_id,
+                now,
             )
+
+
+def _rerouted(row: OutboundSend, chip_id: int, instance: str) -> OutboundSend:
+    return replace(row, chip_id=chip_id, instance=instance)

@@ -29,10 +29,14 @@ class OutboundSend:
     reason: str | None
     attempts: int
     provider_message_id: str | None
+    autonomous: bool
+    campaign_id: int | None
+    not_before: datetime
 
 
 _COLUMNS = """id, idempotency_key, kind, proactive, doctor_id, to_phone, conversation_id,
-              turn_id, chip_id, instance, body, status, reason, attempts, provider_message_id"""
+              turn_id, chip_id, instance, body, status, reason, attempts, provider_message_id,
+              autonomous, campaign_id, not_before"""
 
 
 def _send(row: asyncpg.Record) -> OutboundSend:
@@ -53,13 +57,15 @@ async def create(
     chip_id: int | None = None,
     instance: str | None = None,
     campaign_id: int | None = None,
+    autonomous: bool = False,
+    not_before: datetime | None = None,
 ) -> OutboundSend:
     """Record a message before it is sent; an existing key returns the existing row."""
     row = await conn.fetchrow(
         f"""INSERT INTO outbound_sends (idempotency_key, kind, proactive, doctor_id, to_phone,
                                         body, conversation_id, turn_id, chip_id, instance,
-                                        campaign_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                        campaign_id, autonomous, not_before)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()))
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {_COLUMNS}""",
         key,
@@ -73,6 +79,8 @@ async def create(
         chip_id,
         instance,
         campaign_id,
+        autonomous,
+        not_before,
     )
     if row is None:
         row = await conn.fetchrow(
@@ -95,25 +103,37 @@ async def lock(conn: Conn, send_id: int) -> OutboundSend | None:
     return _send(row) if row else None
 
 
-async def claim_attempt(conn: AnyConn, send_id: int, seen_attempts: int) -> bool:
-    """Count an attempt, unless another process claimed the row since it was read."""
+async def claim_attempt(
+    conn: AnyConn, send_id: int, seen_attempts: int, at: datetime | None = None
+) -> bool:
+    """Count an attempt, unless another process claimed the row since it was read, or (for
+    a proactive message) the doctor opted out meanwhile. An opt-out cancels the queued rows
+    in the same transaction, so the row lock orders the two."""
     status: str = await conn.execute(
-        """UPDATE outbound_sends SET attempts = attempts + 1, status = 'pending',
-                  decided_at = now()
-           WHERE id = $1 AND attempts = $2 AND status IN ('pending', 'deferred')""",
+        """UPDATE outbound_sends s SET attempts = attempts + 1, status = 'pending',
+                  decided_at = coalesce($3, now())
+           WHERE id = $1 AND attempts = $2 AND status IN ('pending', 'deferred')
+             AND NOT (proactive AND EXISTS (SELECT 1 FROM doctors d
+                                            WHERE d.id = s.doctor_id
+                                              AND d.opted_out_at IS NOT NULL))""",
         send_id,
         seen_attempts,
+        at,
     )
     return status.endswith(" 1")
 
 
-async def mark_sent(conn: AnyConn, send_id: int, provider_message_id: str) -> None:
+async def mark_sent(
+    conn: AnyConn, send_id: int, provider_message_id: str, at: datetime | None = None
+) -> None:
     await conn.execute(
-        """UPDATE outbound_sends SET status = 'sent', reason = NULL, sent_at = now(),
-                  decided_at = now(), provider_message_id = $2, error = NULL
+        """UPDATE outbound_sends SET status = 'sent', reason = NULL,
+                  sent_at = coalesce($3, now()), decided_at = coalesce($3, now()),
+                  provider_message_id = $2, error = NULL
            WHERE id = $1""",
         send_id,
         provider_message_id,
+        at,
     )
 
 
@@ -125,16 +145,28 @@ async def mark_outcome(
     *,
     error: str | None = None,
     not_before: datetime | None = None,
+    at: datetime | None = None,
 ) -> None:
     await conn.execute(
-        """UPDATE outbound_sends SET status = $2, reason = $3, error = $4, decided_at = now(),
-                  not_before = coalesce($5, not_before)
+        """UPDATE outbound_sends SET status = $2, reason = $3, error = $4,
+                  decided_at = coalesce($6, now()), not_before = coalesce($5, not_before)
            WHERE id = $1""",
         send_id,
         status,
         reason,
         error,
         not_before,
+        at,
+    )
+
+
+async def set_route(conn: AnyConn, send_id: int, chip_id: int, instance: str) -> None:
+    """The chip a proactive message leaves from, chosen when it is first decided."""
+    await conn.execute(
+        "UPDATE outbound_sends SET chip_id = $2, instance = $3 WHERE id = $1",
+        send_id,
+        chip_id,
+        instance,
     )
 
 
@@ -162,17 +194,6 @@ async def conversations_with_due_replies(conn: AnyConn, limit: int = 200) -> lis
     return [r["conversation_id"] for r in rows]
 
 
-async def cancel_queued_for_doctor(conn: AnyConn, doctor_id: int, reason: str) -> int:
-    """Cancel every proactive message still waiting for the doctor (opt-out, handoff)."""
-    status: str = await conn.execute(
-        """UPDATE outbound_sends SET status = 'cancelled', reason = $2, decided_at = now()
-           WHERE doctor_id = $1 AND proactive AND status IN ('pending', 'deferred')""",
-        doctor_id,
-        reason,
-    )
-    return int(status.split()[-1])
-
-
 async def is_own_send(
     conn: AnyConn, provider_message_id: str, to_phones: list[str], body: str | None
 ) -> bool:
@@ -190,39 +211,4 @@ async def is_own_send(
             body,
             timedelta(minutes=5),
         )
-    )
-
-
-# Chips ------------------------------------------------------------------------------------
-
-
-async def ensure_chip(conn: AnyConn, instance: str) -> int:
-    chip_id: int = await conn.fetchval(
-        """INSERT INTO chips (instance) VALUES ($1)
-           ON CONFLICT (instance) DO UPDATE SET instance = EXCLUDED.instance
-           RETURNING id""",
-        instance,
-    )
-    return chip_id
-
-
-async def known_instance(conn: AnyConn, instance: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM chips WHERE instance = $1 AND enabled)", instance
-        )
-    )
-
-
-async def set_chip_state(conn: AnyConn, instance: str, state: str) -> None:
-    await conn.execute(
-        """INSERT INTO chips (instance, state, state_changed_at, connected_at)
-           VALUES ($1, $2, now(), CASE WHEN $2 = 'open' THEN now() END)
-           ON CONFLICT (instance) DO UPDATE
-               SET state = EXCLUDED.state, state_changed_at = now(),
-                   connected_at = CASE WHEN EXCLUDED.state = 'open' AND chips.state <> 'open'
-                                       THEN now() ELSE chips.connected_at END
-               WHERE chips.state IS DISTINCT FROM EXCLUDED.state""",
-        instance,
-        state,
     )

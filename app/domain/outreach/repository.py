@@ -1,16 +1,621 @@
-"""SQL for outreach: follow-ups and reminders."""
+"""SQL for outreach: chips, campaigns and their targets, follow-ups and reminders."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
 from app.core.db import Conn
 
+AnyConn = Conn | asyncpg.Pool
+
+# Chips ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Chip:
+    id: int
+    instance: str
+    state: str
+    state_changed_at: datetime | None
+    warmup_started_at: datetime | None
+    daily_limit: int | None
+    hourly_limit: int | None
+    benched_until: datetime | None
+    bench_reason: str | None
+    failure_count: int
+    enabled: bool
+
+    def unusable(self, now: datetime) -> str | None:
+        """Why no proactive message may leave through this chip now (None: it may).
+
+        A chip Evolution never reported on is presumed connected: `connection.update`
+        arrives on changes only, so a quiet chip is a working one.
+        """
+        if not self.enabled:
+            return "chip_desativado"
+        if self.state != "open" and self.state_changed_at is not None:
+            return "chip_desconectado"
+        if self.benched_until is not None and self.benched_until > now:
+            return "chip_em_pausa"
+        return None
+
+
+_CHIP = """SELECT id, instance, state, state_changed_at, warmup_started_at, daily_limit,
+                  hourly_limit, benched_until, bench_reason, failure_count, enabled FROM chips"""
+
+
+def _chip(row: asyncpg.Record) -> Chip:
+    return Chip(**dict(row.items()))
+
+
+async def ensure_chip(conn: AnyConn, instance: str) -> int:
+    chip_id: int = await conn.fetchval(
+        """INSERT INTO chips (instance) VALUES ($1)
+           ON CONFLICT (instance) DO UPDATE SET instance = EXCLUDED.instance
+           RETURNING id""",
+        instance,
+    )
+    return chip_id
+
+
+async def known_instance(conn: AnyConn, instance: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM chips WHERE instance = $1 AND enabled)", instance
+        )
+    )
+
+
+async def set_chip_state(conn: AnyConn, instance: str, state: str) -> None:
+    await conn.execute(
+        """INSERT INTO chips (instance, state, state_changed_at, connected_at)
+           VALUES ($1, $2, now(), CASE WHEN $2 = 'open' THEN now() END)
+           ON CONFLICT (instance) DO UPDATE
+               SET state = EXCLUDED.state, state_changed_at = now(),
+                   connected_at = CASE WHEN EXCLUDED.state = 'open' AND chips.state <> 'open'
+                                       THEN now() ELSE chips.connected_at END
+               WHERE chips.state IS DISTINCT FROM EXCLUDED.state""",
+        instance,
+        state,
+    )
+
+
+async def get_chip(conn: AnyConn, chip_id: int) -> Chip | None:
+    row = await conn.fetchrow(_CHIP + " WHERE id = $1", chip_id)
+    return _chip(row) if row else None
+
+
+async def chip_by_instance(conn: AnyConn, instance: str) -> Chip | None:
+    row = await conn.fetchrow(_CHIP + " WHERE instance = $1", instance)
+    return _chip(row) if row else None
+
+
+async def list_chips(conn: AnyConn) -> list[Chip]:
+    return [_chip(r) for r in await conn.fetch(_CHIP + " ORDER BY id")]
+
+
+async def sent_since(conn: AnyConn, since: datetime) -> dict[int, int]:
+    """Proactive messages each chip sent since `since`."""
+    rows = await conn.fetch(
+        """SELECT chip_id, count(*) AS n FROM outbound_sends
+           WHERE proactive AND chip_id IS NOT NULL AND sent_at >= $1
+           GROUP BY chip_id""",
+        since,
+    )
+    return {r["chip_id"]: r["n"] for r in rows}
+
+
+async def assign_chip(conn: AnyConn, doctor_id: int, chip_id: int) -> int:
+    """Make `chip_id` the doctor's number unless another process assigned one first;
+    returns the doctor's chip either way."""
+    assigned: int = await conn.fetchval(
+        """WITH won AS (UPDATE doctors SET assigned_chip_id = $2
+                        WHERE id = $1 AND assigned_chip_id IS NULL RETURNING assigned_chip_id)
+           SELECT assigned_chip_id FROM won
+           UNION ALL SELECT assigned_chip_id FROM doctors WHERE id = $1
+           LIMIT 1""",
+        doctor_id,
+        chip_id,
+    )
+    return assigned
+
+
+async def record_chip_failure(
+    conn: AnyConn, chip_id: int, *, now: datetime, threshold: int, bench_for: timedelta
+) -> bool:
+    """Count a failed send; the `threshold`-th failure in a row benches the chip.
+    Returns whether this failure benched it."""
+    benched: bool | None = await conn.fetchval(
+        """UPDATE chips SET
+               failure_count = CASE WHEN failure_count + 1 >= $3 THEN 0 ELSE failure_count + 1 END,
+               last_failure_at = $2,
+               benched_until = CASE WHEN failure_count + 1 >= $3 THEN $2 + $4::interval
+                                    ELSE benched_until END,
+               bench_reason = CASE WHEN failure_count + 1 >= $3 THEN 'falhas_de_envio'
+                                   ELSE bench_reason END
+           WHERE id = $1
+           RETURNING failure_count = 0""",
+        chip_id,
+        now,
+        threshold,
+        bench_for,
+    )
+    return bool(benched)
+
+
+async def record_chip_success(conn: AnyConn, chip_id: int, now: datetime) -> None:
+    await conn.execute(
+        """UPDATE chips SET failure_count = 0, last_sent_at = $2
+           WHERE id = $1 AND (failure_count <> 0 OR last_sent_at IS DISTINCT FROM $2)""",
+        chip_id,
+        now,
+    )
+
+
+async def update_chip(conn: AnyConn, instance: str, **fields: Any) -> Chip | None:
+    """Operator changes: enabled, warmup_started_at, daily_limit, hourly_limit,
+    benched_until (None clears a bench)."""
+    allowed = {"enabled", "warmup_started_at", "daily_limit", "hourly_limit", "benched_until"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown chip fields: {sorted(unknown)}")
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE chips SET {sets} WHERE instance = $1 RETURNING "
+        + _CHIP.removeprefix("SELECT ").split(" FROM chips")[0],
+        instance,
+        *fields.values(),
+    )
+    return _chip(row) if row else None
+
+
+async def release_doctors_of_chip(conn: AnyConn, chip_id: int) -> int:
+    """A retired number's doctors move: their next message picks a new chip, and what
+    waits for them is re-routed there."""
+    await conn.execute(
+        """UPDATE outbound_sends SET chip_id = NULL, instance = NULL
+           WHERE chip_id = $1 AND proactive
+             AND (status = 'deferred' OR (status = 'pending' AND attempts = 0))""",
+        chip_id,
+    )
+    status: str = await conn.execute(
+        "UPDATE doctors SET assigned_chip_id = NULL WHERE assigned_chip_id = $1", chip_id
+    )
+    return int(status.split()[-1])
+
+
+# Campaigns --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: int
+    name: str
+    kind: str
+    status: str
+    filters: dict[str, Any]
+    instructions: str | None
+    template: str | None
+    autonomous: bool
+    created_by: str | None
+    started_at: datetime | None
+    paused_at: datetime | None
+    finished_at: datetime | None
+    targets_refreshed_at: datetime | None
+    created_at: datetime
+
+
+_CAMPAIGN = """SELECT id, name, kind, status, filters, instructions, template, autonomous,
+                      created_by, started_at, paused_at, finished_at, targets_refreshed_at,
+                      created_at FROM campaigns"""
+
+
+def _campaign(row: asyncpg.Record) -> Campaign:
+    values = dict(row.items())
+    if isinstance(values["filters"], str):
+        values["filters"] = json.loads(values["filters"])
+    return Campaign(**values)
+
+
+async def create_campaign(
+    conn: AnyConn,
+    *,
+    name: str,
+    kind: str,
+    filters: dict[str, Any],
+    instructions: str | None,
+    template: str | None,
+    autonomous: bool,
+    created_by: str | None,
+) -> Campaign:
+    campaign_id: int = await conn.fetchval(
+        """INSERT INTO campaigns (name, kind, filters, instructions, template, autonomous,
+                                  created_by)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)
+           RETURNING id""",
+        name,
+        kind,
+        json.dumps(filters),
+        instructions,
+        template,
+        autonomous,
+        created_by,
+    )
+    campaign = await get_campaign(conn, campaign_id)
+    assert campaign is not None
+    return campaign
+
+
+async def get_campaign(conn: AnyConn, campaign_id: int) -> Campaign | None:
+    row = await conn.fetchrow(_CAMPAIGN + " WHERE id = $1", campaign_id)
+    return _campaign(row) if row else None
+
+
+async def campaign_by_name(conn: AnyConn, name: str) -> Campaign | None:
+    row = await conn.fetchrow(_CAMPAIGN + " WHERE name = $1 ORDER BY id DESC LIMIT 1", name)
+    return _campaign(row) if row else None
+
+
+async def active_campaigns(conn: AnyConn) -> list[Campaign]:
+    rows = await conn.fetch(_CAMPAIGN + " WHERE status = 'ativa' ORDER BY id")
+    return [_campaign(r) for r in rows]
+
+
+async def set_campaign_status(
+    conn: AnyConn, campaign_id: int, status: str, now: datetime, *, allowed_from: tuple[str, ...]
+) -> bool:
+    """Move a campaign to `status` if it is in one of `allowed_from`; stamps the moment."""
+    result: str = await conn.execute(
+        """UPDATE campaigns SET status = $2,
+                  started_at = CASE WHEN $2 = 'ativa' THEN coalesce(started_at, $3)
+                                    ELSE started_at END,
+                  paused_at = CASE WHEN $2 = 'pausada' THEN $3 ELSE paused_at END,
+                  finished_at = CASE WHEN $2 IN ('concluida', 'cancelada') THEN $3
+                                     ELSE finished_at END
+           WHERE id = $1 AND status = ANY($4::text[])""",
+        campaign_id,
+        status,
+        now,
+        list(allowed_from),
+    )
+    return result.endswith(" 1")
+
+
+async def link_shifts(conn: AnyConn, campaign_id: int, shift_ids: list[int]) -> None:
+    await conn.execute(
+        """INSERT INTO campaign_shifts (campaign_id, shift_id)
+           SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING""",
+        campaign_id,
+        shift_ids,
+    )
+
+
+async def matching_open_shifts(
+    conn: AnyConn,
+    *,
+    specialty_ids: list[int],
+    regions: list[str],
+    states: list[str],
+    starts_from: datetime,
+    starts_before: datetime | None,
+    limit: int = 500,
+) -> list[int]:
+    """Open shifts a campaign offers: the specialties, within the dates, in the regions or
+    states (when given), soonest and highest priority first."""
+    rows = await conn.fetch(
+        """SELECT s.id FROM shifts s JOIN hospitals h ON h.id = s.hospital_id
+           WHERE s.status = 'aberto' AND s.specialty_id = ANY($1::bigint[])
+             AND s.starts_at >= $4 AND ($5::timestamptz IS NULL OR s.starts_at < $5)
+             AND (cardinality($2::text[]) = 0 OR h.region = ANY($2::text[]))
+             AND (cardinality($3::text[]) = 0 OR h.state = ANY($3::text[]))
+           ORDER BY s.priority DESC, s.starts_at
+           LIMIT $6""",
+        specialty_ids,
+        regions,
+        states,
+        starts_from,
+        starts_before,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedShift:
+    id: int
+    hospital: str
+    city: str | None
+    region: str | None
+    state: str
+    specialty: str
+    specialty_id: int
+    sector: str | None
+    starts_at: datetime
+    ends_at: datetime
+    period: str
+    pay_cents: int | None
+    pay_min_cents: int | None
+    pay_max_cents: int | None
+    pay_note: str | None
+
+
+_OFFERED = """SELECT s.id, h.name AS hospital, h.city, h.region, h.state, sp.name AS specialty,
+                     s.specialty_id, s.sector, s.starts_at, s.ends_at, s.period, s.pay_cents,
+                     s.pay_min_cents, s.pay_max_cents, s.pay_note
+              FROM shifts s JOIN hospitals h ON h.id = s.hospital_id
+                            JOIN specialties sp ON sp.id = s.specialty_id"""
+
+
+async def campaign_shifts(
+    conn: AnyConn, campaign_id: int, *, now: datetime, only_open: bool = True
+) -> list[OfferedShift]:
+    rows = await conn.fetch(
+        _OFFERED
+        + """ JOIN campaign_shifts cs ON cs.shift_id = s.id
+              WHERE cs.campaign_id = $1 AND (NOT $3 OR (s.status = 'aberto' AND s.starts_at > $2))
+              ORDER BY s.priority DESC, s.starts_at""",
+        campaign_id,
+        now,
+        only_open,
+    )
+    return [OfferedShift(**dict(r.items())) for r in rows]
+
+
+async def open_shift_for_doctor(
+    conn: AnyConn, doctor_id: int, *, now: datetime, campaign_id: int | None
+) -> OfferedShift | None:
+    """One concrete open shift to mention to a doctor: the campaign's first, else the
+    soonest in the doctor's specialty (and region when known)."""
+    row = await conn.fetchrow(
+        _OFFERED
+        + """ JOIN doctors d ON d.id = $1
+              LEFT JOIN campaign_shifts cs ON cs.shift_id = s.id AND cs.campaign_id = $3
+              WHERE s.status = 'aberto' AND s.starts_at > $2 AND s.specialty_id = d.specialty_id
+                AND (d.region IS NULL OR h.region IS NULL OR h.region = d.region
+                     OR cs.shift_id IS NOT NULL)
+              ORDER BY cs.shift_id IS NULL, s.priority DESC, s.starts_at
+              LIMIT 1""",
+        doctor_id,
+        now,
+        campaign_id,
+    )
+    return OfferedShift(**dict(row.items())) if row else None
+
+
+# Targets ----------------------------------------------------------------------------------
+
+# Not contacted recently, not in a live conversation: the windows targeting uses.
+RECENT_CONTACT = timedelta(days=7)
+LIVE_CONVERSATION = timedelta(hours=72)
+
+# Shared by both target queries: nobody opted out, under human control, in a live
+# conversation, mid-cadence, or already waiting for another campaign's opener.
+_ELIGIBLE = """
+    d.opted_out_at IS NULL
+    AND (d.last_proactive_at IS NULL OR d.last_proactive_at < $3)
+    AND NOT EXISTS (SELECT 1 FROM conversations c
+                    WHERE c.doctor_id = d.id AND c.status = 'ativa'
+                      AND (c.control = 'humano' OR c.last_message_at > $4))
+    AND NOT EXISTS (SELECT 1 FROM followups f
+                    WHERE f.doctor_id = d.id AND f.status = 'agendado' AND f.kind = 'cadencia')
+    AND NOT EXISTS (SELECT 1 FROM campaign_targets t JOIN campaigns k ON k.id = t.campaign_id
+                    WHERE t.doctor_id = d.id AND t.campaign_id <> $1
+                      AND k.status IN ('ativa', 'pausada') AND t.status IN ('pendente', 'adiado'))
+"""
+
+TARGET_SQL = f"""
+INSERT INTO campaign_targets (campaign_id, doctor_id)
+SELECT $1, d.id FROM doctors d
+WHERE d.specialty_id = ANY($2::bigint[])
+  AND (cardinality($5::text[]) = 0 OR d.region = ANY($5::text[])
+       OR (d.region IS NULL AND d.state = ANY($6::text[])))
+  AND {_ELIGIBLE}
+ORDER BY d.last_proactive_at NULLS FIRST, d.id
+LIMIT $7
+ON CONFLICT (campaign_id, doctor_id) DO NOTHING
+"""
+
+REACTIVATION_SQL = f"""
+INSERT INTO campaign_targets (campaign_id, doctor_id)
+SELECT $1, d.id FROM doctors d
+WHERE d.last_inbound_at < $2
+  AND {_ELIGIBLE}
+ORDER BY d.last_inbound_at, d.id
+LIMIT $5
+ON CONFLICT (campaign_id, doctor_id) DO NOTHING
+"""
+
+
+async def add_targets(
+    conn: AnyConn,
+    campaign_id: int,
+    *,
+    specialty_ids: list[int],
+    regions: list[str],
+    states: list[str],
+    now: datetime,
+    limit: int,
+) -> int:
+    """Select eligible doctors of the specialties (and regions; a doctor without a region
+    matches by state) into the campaign; returns how many were added."""
+    status: str = await conn.execute(
+        TARGET_SQL,
+        campaign_id,
+        specialty_ids,
+        now - RECENT_CONTACT,
+        now - LIVE_CONVERSATION,
+        regions,
+        states,
+        limit,
+    )
+    return int(status.split()[-1])
+
+
+async def add_reactivation_targets(
+    conn: AnyConn, campaign_id: int, *, silent_since: datetime, now: datetime, limit: int
+) -> int:
+    """Doctors who talked to Julia before and have been silent (and not contacted) since
+    `silent_since`."""
+    status: str = await conn.execute(
+        REACTIVATION_SQL, campaign_id, silent_since, silent_since, now - LIVE_CONVERSATION, limit
+    )
+    return int(status.split()[-1])
+
+
+async def mark_targets_refreshed(conn: AnyConn, campaign_id: int, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE campaigns SET targets_refreshed_at = $2 WHERE id = $1", campaign_id, now
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetToWrite:
+    id: int
+    campaign_id: int
+    doctor_id: int
+    phone: str
+    name: str | None
+    specialty: str | None
+    city: str | None
+    assigned_chip_id: int | None
+
+
+async def claim_targets(conn: Conn, campaign_id: int, limit: int) -> list[TargetToWrite]:
+    """Targets nobody has written a message for yet, locked for this transaction (another
+    scheduler replica skips them)."""
+    rows = await conn.fetch(
+        """SELECT t.id, t.campaign_id, t.doctor_id, d.phone, d.name, sp.name AS specialty,
+                  d.city, d.assigned_chip_id
+           FROM campaign_targets t JOIN doctors d ON d.id = t.doctor_id
+                LEFT JOIN specialties sp ON sp.id = d.specialty_id
+           WHERE t.campaign_id = $1 AND t.status = 'pendente' AND t.outbound_send_id IS NULL
+           ORDER BY t.id
+           LIMIT $2
+           FOR UPDATE OF t SKIP LOCKED""",
+        campaign_id,
+        limit,
+    )
+    return [TargetToWrite(**dict(r.items())) for r in rows]
+
+
+async def attach_send(conn: AnyConn, target_id: int, send_id: int) -> None:
+    await conn.execute(
+        """UPDATE campaign_targets SET outbound_send_id = $2, attempts = attempts + 1
+           WHERE id = $1""",
+        target_id,
+        send_id,
+    )
+
+
+async def set_target(
+    conn: AnyConn,
+    target_id: int,
+    status: str,
+    reason: str | None,
+    *,
+    next_attempt_at: datetime | None = None,
+    contacted_at: datetime | None = None,
+) -> None:
+    await conn.execute(
+        """UPDATE campaign_targets SET status = $2, last_reason = $3, next_attempt_at = $4,
+                  contacted_at = coalesce($5, contacted_at)
+           WHERE id = $1 AND status NOT IN ('respondeu', 'cancelado')""",
+        target_id,
+        status,
+        reason,
+        next_attempt_at,
+        contacted_at,
+    )
+
+
+async def target_of_send(conn: AnyConn, send_id: int) -> int | None:
+    target_id: int | None = await conn.fetchval(
+        "SELECT id FROM campaign_targets WHERE outbound_send_id = $1", send_id
+    )
+    return target_id
+
+
+async def campaign_has_open_work(conn: AnyConn, campaign_id: int) -> bool:
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM campaign_targets
+                              WHERE campaign_id = $1 AND status IN ('pendente', 'adiado'))""",
+            campaign_id,
+        )
+    )
+
+
+async def open_proactive_due(conn: AnyConn, before: datetime) -> int:
+    """Proactive messages written and due before `before` but not yet decided for good."""
+    n: int = await conn.fetchval(
+        """SELECT count(*) FROM outbound_sends
+           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1""",
+        before,
+    )
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    campaign_id: int
+    name: str
+    status: str
+    autonomous: bool
+    targets: int
+    by_status: dict[str, int]
+    sends_by_status: dict[str, int]
+    deferred_by_reason: dict[str, int]
+    shifts_open: int
+
+
+async def progress(conn: AnyConn, campaign_id: int) -> Progress | None:
+    campaign = await get_campaign(conn, campaign_id)
+    if campaign is None:
+        return None
+    targets = await conn.fetch(
+        "SELECT status, count(*) AS n FROM campaign_targets WHERE campaign_id = $1 GROUP BY 1",
+        campaign_id,
+    )
+    sends = await conn.fetch(
+        """SELECT status, reason, count(*) AS n FROM outbound_sends
+           WHERE campaign_id = $1 GROUP BY 1, 2""",
+        campaign_id,
+    )
+    shifts_open: int = await conn.fetchval(
+        """SELECT count(*) FROM campaign_shifts cs JOIN shifts s ON s.id = cs.shift_id
+           WHERE cs.campaign_id = $1 AND s.status = 'aberto'""",
+        campaign_id,
+    )
+    by_send: dict[str, int] = {}
+    deferred: dict[str, int] = {}
+    for row in sends:
+        by_send[row["status"]] = by_send.get(row["status"], 0) + row["n"]
+        if row["status"] == "deferred":
+            deferred[row["reason"] or "?"] = row["n"]
+    by_status = {r["status"]: r["n"] for r in targets}
+    return Progress(
+        campaign_id=campaign.id,
+        name=campaign.name,
+        status=campaign.status,
+        autonomous=campaign.autonomous,
+        targets=sum(by_status.values()),
+        by_status=by_status,
+        sends_by_status=by_send,
+        deferred_by_reason=deferred,
+        shifts_open=shifts_open,
+    )
+
+
+# Follow-ups and reminders -------------------------------------------------------------------
+
 
 async def schedule_reminder(
-    conn: Conn | asyncpg.Pool,
+    conn: AnyConn,
     *,
     doctor_id: int,
     conversation_id: int,
@@ -30,3 +635,158 @@ async def schedule_reminder(
         note,
     )
     return followup_id
+
+
+async def schedule_step(
+    conn: AnyConn,
+    *,
+    doctor_id: int,
+    conversation_id: int,
+    campaign_id: int | None,
+    step: int,
+    due_at: datetime,
+) -> int | None:
+    """A cadence step; a step already scheduled for the conversation is left alone."""
+    followup_id: int | None = await conn.fetchval(
+        """INSERT INTO followups (doctor_id, conversation_id, campaign_id, kind, step, due_at)
+           VALUES ($1, $2, $3, 'cadencia', $4, $5)
+           ON CONFLICT (conversation_id, step) DO NOTHING
+           RETURNING id""",
+        doctor_id,
+        conversation_id,
+        campaign_id,
+        step,
+        due_at,
+    )
+    return followup_id
+
+
+@dataclass(frozen=True, slots=True)
+class DueFollowup:
+    id: int
+    kind: str
+    step: int | None
+    doctor_id: int
+    conversation_id: int
+    campaign_id: int | None
+    note: str | None
+    phone: str
+    name: str | None
+    specialty: str | None
+    city: str | None
+    chip_id: int | None
+
+
+async def claim_due_followups(
+    conn: Conn, now: datetime, *, include_cadence: bool, limit: int
+) -> list[DueFollowup]:
+    rows = await conn.fetch(
+        """SELECT f.id, f.kind, f.step, f.doctor_id, f.conversation_id, f.campaign_id, f.note,
+                  d.phone, d.name, sp.name AS specialty, d.city,
+                  coalesce(c.chip_id, d.assigned_chip_id) AS chip_id
+           FROM followups f JOIN doctors d ON d.id = f.doctor_id
+                JOIN conversations c ON c.id = f.conversation_id
+                LEFT JOIN specialties sp ON sp.id = d.specialty_id
+           WHERE f.status = 'agendado' AND f.due_at <= $1 AND f.outbound_send_id IS NULL
+             AND ($2 OR f.kind = 'lembrete')
+           ORDER BY f.due_at
+           LIMIT $3
+           FOR UPDATE OF f SKIP LOCKED""",
+        now,
+        include_cadence,
+        limit,
+    )
+    return [DueFollowup(**dict(r.items())) for r in rows]
+
+
+async def attach_followup_send(conn: AnyConn, followup_id: int, send_id: int) -> None:
+    await conn.execute(
+        "UPDATE followups SET outbound_send_id = $2 WHERE id = $1", followup_id, send_id
+    )
+
+
+async def cancel_followup(conn: AnyConn, followup_id: int, reason: str) -> None:
+    await conn.execute(
+        """UPDATE followups SET status = 'cancelado', cancel_reason = $2
+           WHERE id = $1 AND status = 'agendado'""",
+        followup_id,
+        reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FollowupOfSend:
+    id: int
+    kind: str
+    step: int | None
+    doctor_id: int
+    conversation_id: int
+    campaign_id: int | None
+
+
+async def followup_of_send(conn: AnyConn, send_id: int) -> FollowupOfSend | None:
+    row = await conn.fetchrow(
+        """SELECT id, kind, step, doctor_id, conversation_id, campaign_id FROM followups
+           WHERE outbound_send_id = $1""",
+        send_id,
+    )
+    return FollowupOfSend(**dict(row.items())) if row else None
+
+
+async def mark_followup_sent(conn: AnyConn, followup_id: int, at: datetime) -> None:
+    await conn.execute(
+        """UPDATE followups SET status = 'enviado', sent_at = $2
+           WHERE id = $1 AND status = 'agendado'""",
+        followup_id,
+        at,
+    )
+
+
+async def opener_sent_at(conn: AnyConn, conversation_id: int) -> datetime | None:
+    """When the conversation's campaign opener went out (the cadence counts from it)."""
+    at: datetime | None = await conn.fetchval(
+        """SELECT min(sent_at) FROM outbound_sends
+           WHERE conversation_id = $1 AND kind IN ('campaign', 'reactivation')
+             AND status = 'sent'""",
+        conversation_id,
+    )
+    return at
+
+
+# A doctor's answer, opt-out or handoff stops outreach ---------------------------------------
+
+
+async def stop_for_doctor(conn: AnyConn, doctor_id: int, reason: str, *, at: datetime) -> None:
+    """Stop every proactive thing waiting for the doctor: queued messages, the follow-up
+    cadence (reminders the doctor asked for survive a reply) and campaign targets.
+
+    `reason` is 'respondeu', 'opt_out' or 'handoff'."""
+    await conn.execute(
+        """UPDATE outbound_sends SET status = 'cancelled', reason = $2, decided_at = $3
+           WHERE doctor_id = $1 AND proactive
+             AND (status = 'deferred' OR (status = 'pending' AND attempts = 0))""",
+        doctor_id,
+        reason,
+        at,
+    )
+    await conn.execute(
+        """UPDATE followups SET status = 'cancelado', cancel_reason = $2
+           WHERE doctor_id = $1 AND status = 'agendado'
+             AND (kind = 'cadencia' OR $2 <> 'respondeu')""",
+        doctor_id,
+        reason,
+    )
+    if reason == "respondeu":
+        await conn.execute(
+            """UPDATE campaign_targets SET status = 'respondeu', responded_at = $2
+               WHERE doctor_id = $1 AND status IN ('enviado', 'pendente', 'adiado')""",
+            doctor_id,
+            at,
+        )
+    else:
+        await conn.execute(
+            """UPDATE campaign_targets SET status = 'cancelado', last_reason = $2
+               WHERE doctor_id = $1 AND status IN ('pendente', 'adiado', 'enviado')""",
+            doctor_id,
+            reason,
+        )

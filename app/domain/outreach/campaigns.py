@@ -1,0 +1,416 @@
+"""Campaigns: which open shifts, which doctors, and the paced writing of their openers.
+
+A campaign is created as a draft (`rascunho`) with its filters; the open shifts it offers
+are linked at creation. Starting it selects the eligible doctors into `campaign_targets`
+(refreshed hourly while it runs, so newly imported doctors join). Every minute the
+`processar_campanhas` job writes openers for as many targets as the chips can take soon,
+records each in the outbound ledger and hands it to the workers; the gateway decides when
+each may leave. A reply turns into a normal conversation that knows the campaign.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from app.core.config import Settings
+from app.core.db import Conn
+from app.core.logging import get_logger
+from app.domain.conversations import repository as conversations
+from app.domain.outbound import repository as sends
+from app.domain.outreach import repository as repo
+from app.domain.outreach import writing
+from app.domain.outreach.chips import caps_for, chip_for_doctor
+from app.domain.outreach.pacing import BusinessHours, local_day_bounds
+from app.domain.outreach.repository import AnyConn, Campaign, OfferedShift, TargetToWrite
+
+log = get_logger(__name__)
+
+KINDS = ("descoberta", "oferta", "reativacao", "manual")
+# How often a running campaign looks for newly eligible doctors, and how many it adds.
+REFRESH_EVERY = timedelta(hours=1)
+REFRESH_LIMIT = 5000
+# Openers written ahead per usable chip: enough to keep each chip busy between two ticks
+# without filling the ledger with messages that will only wait.
+AHEAD_PER_CHIP = 2
+# Reactivation: doctors silent this long are invited back.
+SILENCE = timedelta(days=60)
+
+
+class CampaignError(ValueError):
+    """A campaign request that cannot be done; the message is for the operator (pt-BR)."""
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    name: str
+    kind: str = "oferta"
+    specialties: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    date_from: date | None = None
+    date_to: date | None = None
+    instructions: str | None = None
+    template: str | None = None
+    autonomous: bool = False
+    created_by: str | None = None
+
+
+async def create(conn: Conn, spec: CampaignSpec, *, now: datetime, tz: ZoneInfo) -> Campaign:
+    """A draft campaign with its open shifts linked. Raises CampaignError for bad input."""
+    name = " ".join(spec.name.split())
+    if not name:
+        raise CampaignError("dê um nome à campanha")
+    if spec.kind not in KINDS:
+        raise CampaignError(f"tipo de campanha desconhecido: {spec.kind} (use {', '.join(KINDS)})")
+    if spec.template:
+        try:
+            writing.check_template(spec.template)
+        except writing.TemplateError as exc:
+            raise CampaignError(f"modelo inválido: {exc}") from exc
+    if spec.date_from and spec.date_to and spec.date_to < spec.date_from:
+        raise CampaignError("a data final vem antes da inicial")
+    specialty_ids = await _specialty_ids(conn, spec.specialties)
+    if spec.kind != "reativacao" and not specialty_ids:
+        raise CampaignError("informe ao menos uma especialidade")
+    states = sorted({s.strip().upper() for s in spec.states if s.strip()})
+    regions = sorted({" ".join(r.split()) for r in spec.regions if r.strip()})
+    starts_from = max(now, _local_start(spec.date_from, tz)) if spec.date_from else now
+    starts_before = _local_start(spec.date_to + timedelta(days=1), tz) if spec.date_to else None
+    shift_ids: list[int] = []
+    if spec.kind != "reativacao":
+        shift_ids = await repo.matching_open_shifts(
+            conn,
+            specialty_ids=specialty_ids,
+            regions=regions,
+            states=states,
+            starts_from=starts_from,
+            starts_before=starts_before,
+        )
+        if spec.kind == "oferta" and not shift_ids:
+            raise CampaignError("nenhum plantão aberto combina com esses filtros")
+    filters: dict[str, Any] = {
+        "specialty_ids": specialty_ids,
+        "regions": regions,
+        "states": states,
+        "date_from": spec.date_from.isoformat() if spec.date_from else None,
+        "date_to": spec.date_to.isoformat() if spec.date_to else None,
+    }
+    campaign = await repo.create_campaign(
+        conn,
+        name=name,
+        kind=spec.kind,
+        filters=filters,
+        instructions=spec.instructions,
+        template=spec.template,
+        autonomous=spec.autonomous,
+        created_by=spec.created_by,
+    )
+    await repo.link_shifts(conn, campaign.id, shift_ids)
+    log.info("campaign.created", campaign_id=campaign.id, kind=spec.kind, shifts=len(shift_ids))
+    return campaign
+
+
+async def start(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
+    """rascunho/pausada -> ativa; the target list is filled right away."""
+    campaign = await _get(conn, campaign_id)
+    if campaign.status == "ativa":
+        return campaign
+    if not await repo.set_campaign_status(
+        conn, campaign_id, "ativa", now, allowed_from=("rascunho", "pausada")
+    ):
+        raise CampaignError(f"a campanha {campaign_id} está {campaign.status}; não dá para iniciar")
+    campaign = await _get(conn, campaign_id)
+    await refresh_targets(conn, campaign, now=now)
+    log.info("campaign.started", campaign_id=campaign_id)
+    return await _get(conn, campaign_id)
+
+
+async def pause(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
+    """ativa -> pausada. Messages already written wait (the gateway defers them)."""
+    campaign = await _get(conn, campaign_id)
+    if campaign.status != "pausada" and not await repo.set_campaign_status(
+        conn, campaign_id, "pausada", now, allowed_from=("ativa",)
+    ):
+        raise CampaignError(f"a campanha {campaign_id} está {campaign.status}; não dá para pausar")
+    log.info("campaign.paused", campaign_id=campaign_id)
+    return await _get(conn, campaign_id)
+
+
+async def resume(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
+    campaign = await _get(conn, campaign_id)
+    if campaign.status != "pausada":
+        raise CampaignError(f"a campanha {campaign_id} está {campaign.status}; só retomo pausadas")
+    return await start(conn, campaign_id, now=now)
+
+
+async def cancel(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
+    """Stop for good: messages not yet sent are cancelled by the gateway."""
+    campaign = await _get(conn, campaign_id)
+    if not await repo.set_campaign_status(
+        conn, campaign_id, "cancelada", now, allowed_from=("rascunho", "ativa", "pausada")
+    ):
+        raise CampaignError(f"a campanha {campaign_id} está {campaign.status}")
+    await conn.execute(
+        """UPDATE campaign_targets SET status = 'cancelado', last_reason = 'campanha_cancelada'
+           WHERE campaign_id = $1 AND status IN ('pendente', 'adiado')""",
+        campaign_id,
+    )
+    return await _get(conn, campaign_id)
+
+
+async def refresh_targets(conn: AnyConn, campaign: Campaign, *, now: datetime) -> int:
+    """Add the doctors who are eligible now; returns how many were added."""
+    if campaign.kind == "reativacao":
+        added = await repo.add_reactivation_targets(
+            conn, campaign.id, silent_since=now - SILENCE, now=now, limit=REFRESH_LIMIT
+        )
+    else:
+        filters = campaign.filters
+        regions = list(filters.get("regions") or [])
+        states = list(filters.get("states") or [])
+        shifts = await repo.campaign_shifts(conn, campaign.id, now=now, only_open=False)
+        if not regions:
+            regions = sorted({s.region for s in shifts if s.region})
+        if not states:
+            states = sorted({s.state for s in shifts})
+        added = await repo.add_targets(
+            conn,
+            campaign.id,
+            specialty_ids=list(filters.get("specialty_ids") or []),
+            regions=regions,
+            states=states,
+            now=now,
+            limit=REFRESH_LIMIT,
+        )
+    await repo.mark_targets_refreshed(conn, campaign.id, now)
+    if added:
+        log.info("campaign.targets_added", campaign_id=campaign.id, added=added)
+    return added
+
+
+@dataclass
+class TickResult:
+    written: list[int] = field(default_factory=list)  # outbound send ids to deliver
+    concluded: list[int] = field(default_factory=list)
+
+
+async def process(
+    db: asyncpg.Pool, settings: Settings, *, now: datetime, rng: random.Random
+) -> TickResult:
+    """One `processar_campanhas` tick: refresh targets, write openers within the budget,
+    conclude campaigns with nothing left to do. Returns the sends to hand to workers."""
+    result = TickResult()
+    hours = BusinessHours.of(settings)
+    for campaign in await repo.active_campaigns(db):
+        if campaign.autonomous and settings.PILOT_MODE:
+            continue
+        async with db.acquire() as conn, conn.transaction():
+            added = None
+            stale = campaign.targets_refreshed_at is None or (
+                now - campaign.targets_refreshed_at >= REFRESH_EVERY
+            )
+            if stale:
+                added = await refresh_targets(conn, campaign, now=now)
+            budget = await _budget(conn, settings, now) if hours.is_open(now) else 0
+            if budget > 0:
+                result.written.extend(await _write(conn, settings, campaign, budget, now, rng))
+            if (
+                added == 0
+                and not result.written
+                and not await repo.campaign_has_open_work(conn, campaign.id)
+            ):
+                await repo.set_campaign_status(
+                    conn, campaign.id, "concluida", now, allowed_from=("ativa",)
+                )
+                result.concluded.append(campaign.id)
+                log.info("campaign.concluded", campaign_id=campaign.id)
+    return result
+
+
+async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
+    """How many new openers to write now: what the usable chips can still send today,
+    at most a couple each ahead, minus what is already waiting to go soon."""
+    if settings.MULTI_CHIP_ENABLED:
+        chips = await repo.list_chips(conn)
+    else:
+        chip = await repo.chip_by_instance(conn, settings.EVOLUTION_INSTANCE)
+        chips = [chip] if chip is not None else []
+        if chip is None:
+            return AHEAD_PER_CHIP  # the first message creates the chip
+    usable = [c for c in chips if c.unusable(now) is None]
+    if not usable:
+        return 0
+    day_start, _ = local_day_bounds(now, settings.tz)
+    sent_today = await repo.sent_since(conn, day_start)
+    left_today = sum(
+        max(0, caps_for(settings, c, now).daily - sent_today.get(c.id, 0)) for c in usable
+    )
+    waiting = await repo.open_proactive_due(conn, now + timedelta(minutes=10))
+    return max(0, min(left_today, AHEAD_PER_CHIP * len(usable)) - waiting)
+
+
+async def _write(
+    conn: Conn,
+    settings: Settings,
+    campaign: Campaign,
+    budget: int,
+    now: datetime,
+    rng: random.Random,
+) -> list[int]:
+    shifts = [brief(s) for s in await repo.campaign_shifts(conn, campaign.id, now=now)]
+    written: list[int] = []
+    for target in await repo.claim_targets(conn, campaign.id, budget):
+        if await _in_live_conversation(conn, target.doctor_id, now):
+            await repo.set_target(conn, target.id, "cancelado", "em_conversa")
+            continue
+        chip = await chip_for_doctor(conn, settings, doctor_id=target.doctor_id, now=now)
+        if chip is None:
+            break  # no chip can take a new doctor now; the rest waits for the next tick
+        conversation = await conversations.get_or_open(conn, target.doctor_id, chip.id)
+        await conn.execute(
+            "UPDATE conversations SET campaign_id = $2 WHERE id = $1", conversation.id, campaign.id
+        )
+        body = await _unique_opener(conn, settings, campaign, target, shifts)
+        send = await sends.create(
+            conn,
+            key=f"campaign:{campaign.id}:{target.doctor_id}",
+            kind="reactivation" if campaign.kind == "reativacao" else "campaign",
+            proactive=True,
+            autonomous=campaign.autonomous,
+            doctor_id=target.doctor_id,
+            to_phone=target.phone,
+            body=body,
+            conversation_id=conversation.id,
+            chip_id=chip.id,
+            instance=chip.instance,
+            campaign_id=campaign.id,
+            not_before=now,
+        )
+        await repo.attach_send(conn, target.id, send.id)
+        written.append(send.id)
+    if written:
+        log.info("campaign.openers_written", campaign_id=campaign.id, written=len(written))
+    return written
+
+
+async def _unique_opener(
+    conn: Conn,
+    settings: Settings,
+    campaign: Campaign,
+    target: TargetToWrite,
+    shifts: list[writing.ShiftBrief],
+) -> str:
+    """Julia's opener for this doctor, never the same text another doctor of the campaign
+    got: the variant starts from a hash of (campaign, doctor) and moves on when taken."""
+    recipient = writing.Recipient(name=target.name, specialty=target.specialty, city=target.city)
+    kind = campaign.kind if campaign.kind in KINDS else "manual"
+    seed = zlib.crc32(f"{campaign.id}:{target.doctor_id}".encode())
+    body = ""
+    for attempt in range(20):
+        variant = seed + attempt * 7919
+        if campaign.template:
+            body = writing.from_template(
+                campaign.template,
+                recipient,
+                shifts=shifts,
+                company=settings.NOME_EMPRESA,
+                tz=settings.tz,
+                variant=variant,
+            )
+        else:
+            body = writing.opener(
+                recipient,
+                kind=kind,  # type: ignore[arg-type]
+                shifts=shifts,
+                company=settings.NOME_EMPRESA,
+                tz=settings.tz,
+                variant=variant,
+            )
+        taken = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM outbound_sends WHERE campaign_id = $1 AND body = $2)",
+            campaign.id,
+            body,
+        )
+        if not taken:
+            break
+    return body
+
+
+async def _in_live_conversation(conn: Conn, doctor_id: int, now: datetime) -> bool:
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM conversations
+                              WHERE doctor_id = $1 AND status = 'ativa'
+                                AND (control = 'humano' OR last_message_at > $2))""",
+            doctor_id,
+            now - repo.LIVE_CONVERSATION,
+        )
+    )
+
+
+async def note_for(conn: AnyConn, campaign_id: int, *, now: datetime, tz: ZoneInfo) -> str | None:
+    """What a conversation's turn should know about the campaign that opened it."""
+    campaign = await repo.get_campaign(conn, campaign_id)
+    if campaign is None:
+        return None
+    parts = [f"esta conversa começou pela campanha '{campaign.name}' ({campaign.kind})."]
+    shifts = await repo.campaign_shifts(conn, campaign_id, now=now)
+    if shifts:
+        lines = "; ".join(writing.shift_line(brief(s), tz) for s in shifts[:3])
+        parts.append(
+            f"Plantões oferecidos (ids {', '.join(str(s.id) for s in shifts[:3])}): {lines}."
+        )
+    if campaign.instructions:
+        parts.append(f"Orientação do gestor: {' '.join(campaign.instructions.split())}")
+    return " ".join(parts)
+
+
+def brief(s: OfferedShift) -> writing.ShiftBrief:
+    return writing.ShiftBrief(
+        hospital=s.hospital,
+        city=s.city,
+        specialty=s.specialty,
+        sector=s.sector,
+        starts_at=s.starts_at,
+        ends_at=s.ends_at,
+        period=s.period,
+        pay_cents=s.pay_cents,
+        pay_min_cents=s.pay_min_cents,
+        pay_max_cents=s.pay_max_cents,
+        pay_note=s.pay_note,
+    )
+
+
+async def _specialty_ids(conn: AnyConn, names: list[str]) -> list[int]:
+    ids: list[int] = []
+    for name in names:
+        if not name.strip():
+            continue
+        found = await conn.fetchval(
+            """SELECT id FROM specialties
+               WHERE name_normalized = julia_normalize($1) OR julia_normalize($1) = ANY(aliases)
+               LIMIT 1""",
+            name,
+        )
+        if found is None:
+            raise CampaignError(f"especialidade desconhecida: {name}")
+        ids.append(found)
+    return sorted(set(ids))
+
+
+def _local_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tz)
+
+
+async def _get(conn: AnyConn, campaign_id: int) -> Campaign:
+    campaign = await repo.get_campaign(conn, campaign_id)
+    if campaign is None:
+        raise CampaignError(f"campanha {campaign_id} não existe")
+    return campaign
