@@ -52,7 +52,8 @@ local in_hour = redis.call('ZCOUNT', KEYS[1], '(' .. hour_from, '+inf')
 if in_hour >= hour_cap then
   local r = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. hour_from, '+inf', 'WITHSCORES',
                        'LIMIT', in_hour - hour_cap, 1)
-  return {'cap_hora_chip', tostring(tonumber(r[2]) + 3600)}
+  -- none to wait for when the cap is 0 (a chip's hourly_limit): look again in an hour
+  return {'cap_hora_chip', tostring((r[2] and tonumber(r[2]) or now) + 3600)}
 end
 if redis.call('ZCOUNT', KEYS[1], day_start, '+inf') >= day_cap then
   return {'cap_dia_chip', tostring(day_end)}
@@ -66,7 +67,7 @@ local in_week = redis.call('ZCOUNT', KEYS[3], '(' .. week_from, '+inf')
 if in_week >= week_cap then
   local r = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. week_from, '+inf', 'WITHSCORES',
                        'LIMIT', in_week - week_cap, 1)
-  return {'cap_semana_medico', tostring(tonumber(r[2]) + week)}
+  return {'cap_semana_medico', tostring((r[2] and tonumber(r[2]) or now) + week)}
 end
 redis.call('ZADD', KEYS[1], now, member)
 redis.call('ZADD', KEYS[3], now, member)
@@ -104,6 +105,13 @@ class Limits:
     doctor_week: int
 
 
+def _ms(seconds: float) -> str:
+    """Times go to the script in whole milliseconds. Lua prints a number with 14 significant
+    digits, so a finer time would come back rounded, and a refusal could name a moment just
+    before the one at which the send passes (a fake clock retrying there never would)."""
+    return repr(round(seconds, 3))
+
+
 def _chip_key(chip_id: int) -> str:
     return f"{_PREFIX}:chip:{chip_id}"
 
@@ -131,13 +139,13 @@ class Limiter:
         ]
         args = [
             str(send_id),
-            repr(now.timestamp()),
+            _ms(now.timestamp()),
             limits.hourly,
             limits.daily,
-            repr(limits.day_start.timestamp()),
-            repr(limits.day_end.timestamp()),
-            repr(limits.gap_s),
-            repr(limits.doctor_gap.total_seconds()),
+            _ms(limits.day_start.timestamp()),
+            _ms(limits.day_end.timestamp()),
+            _ms(limits.gap_s),
+            _ms(limits.doctor_gap.total_seconds()),
             limits.doctor_week,
             _CHIP_KEEP_S,
             _DOCTOR_KEEP_S,
@@ -172,9 +180,9 @@ class Limiter:
         async with self._redis.pipeline(transaction=False) as pipe:
             for row in rows:
                 if row["ts"] > now.timestamp() - _CHIP_KEEP_S:
-                    pipe.zadd(_chip_key(row["chip_id"]), {str(row["id"]): row["ts"]})
+                    pipe.zadd(_chip_key(row["chip_id"]), {str(row["id"]): round(row["ts"], 3)})
                     pipe.expire(_chip_key(row["chip_id"]), _CHIP_KEEP_S)
-                pipe.zadd(_doctor_key(row["doctor_id"]), {str(row["id"]): row["ts"]})
+                pipe.zadd(_doctor_key(row["doctor_id"]), {str(row["id"]): round(row["ts"], 3)})
                 pipe.expire(_doctor_key(row["doctor_id"]), _DOCTOR_KEEP_S)
             pipe.set(EPOCH_KEY, repr(now.timestamp()))
             await pipe.execute()
