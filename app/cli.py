@@ -14,17 +14,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from app.cli_common import CommandError, run_in_transaction
+from app.cli_outreach import add_parsers as add_outreach_parsers
 from app.core import db, migrations
 from app.core.config import ConfigError, Settings, load_settings
+from app.core.db import Conn
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
 from app.domain import demo_data
 
 log = get_logger("julia.cli")
-
-
-class CommandError(Exception):
-    """A command could not do its job; the message is for the person at the terminal."""
 
 
 async def _migrate(settings: Settings, *, seed_demo: bool = False) -> list[migrations.Migration]:
@@ -178,8 +177,6 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     print what happened to each; 0 once the file was read, even with refused rows."""
     from pathlib import Path
 
-    import asyncpg
-
     from app.domain.imports.service import ImportFileError, ImportReport, import_csv, report_text
 
     path = Path(args.file)
@@ -195,26 +192,15 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             "no Excel, salve como 'CSV UTF-8'"
         ) from exc
 
-    async def run(resolved: Settings) -> ImportReport:
-        conn = await db.connect(resolved.database_dsn)
-        try:
-            return await import_csv(
-                conn, args.kind, text, source=path.name, tz=resolved.tz, dry_run=args.dry_run
-            )
-        finally:
-            await conn.close()
+    async def work(conn: Conn, resolved: Settings) -> ImportReport:
+        return await import_csv(
+            conn, args.kind, text, source=path.name, tz=resolved.tz, dry_run=args.dry_run
+        )
 
-    with embedded_defaults(settings, redis=False) as resolved:
-        try:
-            report = asyncio.run(run(resolved))
-        except ImportFileError as exc:
-            raise CommandError(f"{path.name}: {exc}; nada foi importado") from exc
-        except asyncpg.UndefinedTableError as exc:
-            raise CommandError("o banco não tem as tabelas da Julia; rode `julia migrate`") from exc
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise CommandError(
-                f"não consegui falar com o Postgres ({type(exc).__name__}); confira DATABASE_URL"
-            ) from exc
+    try:
+        report = run_in_transaction(settings, work)
+    except ImportFileError as exc:
+        raise CommandError(f"{path.name}: {exc}; nada foi importado") from exc
     print(report_text(report, file_name=path.name))
     return 0
 
@@ -247,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="check and report without writing anything"
     )
     imp.set_defaults(func=cmd_import)
+    add_outreach_parsers(sub)
     return parser
 
 

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import dashboard, health, slack, webhooks
+from app.api import dashboard, health, outreach, slack, webhooks
 from app.core.config import APP_VERSION_DEFAULT, ConfigError, Settings, get_settings
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
 from app.core.resources import open_resources
 
 log = get_logger(__name__)
+
+_HTTP_METHODS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE")
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 with an `Allow` header naming every method of the path, not only those of the
+    first route Starlette tried (a path served by two routes, e.g. GET and POST
+    /api/v1/campaigns, would otherwise advertise one of them)."""
+    assert isinstance(exc, StarletteHTTPException)
+    allowed = set((exc.headers or {}).get("Allow", "").replace(" ", "").split(",")) - {""}
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^/]+?\}", template))
+        if re.fullmatch(pattern, path):
+            allowed |= {m.upper() for m in operations if m.upper() in _HTTP_METHODS}
+    headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
 
 
 def _lifespan(preset: Settings | None) -> Any:
@@ -68,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(dashboard.router)
+    app.include_router(outreach.router)
     app.include_router(slack.router)
+    app.add_exception_handler(405, _method_not_allowed)
     app.add_middleware(dashboard.DashboardCORS, preset=settings)
     app.add_middleware(_ConfigGuard, preset=settings)
     return app

@@ -15,6 +15,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.python import asgi as schemathesis_asgi
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.core.config import Settings
 from app.domain.demo_data import seed_if_empty
@@ -516,4 +517,10 @@ def test_api_conforms_to_its_openapi_schema(case: Any, api_app: FastAPI) -> None
     headers = auth("operator")
     response = case.call(headers=headers)
     assert response.status_code < 500, (case.method, case.formatted_path, response.text)
-    case.validate_response(response, headers=headers)
+    # A documented 400 is a refusal the schema cannot express (an unknown specialty, no
+    # open shift matching a new campaign's filters): schema-valid data may get it.
+    documented = case.operation.definition.raw.get("responses", {})
+    refused = response.status_code == 400 and "400" in documented
+    case.validate_response(
+        response, headers=headers, excluded_checks=[positive_data_acceptance] if refused else None
+    )

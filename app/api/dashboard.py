@@ -455,21 +455,6 @@ async def list_shifts(
     return _page(listing, limit, offset)
 
 
-@router.get("/campaigns", summary="Outreach campaigns, newest first")
-async def list_campaigns(
-    _: ViewerDep,
-    res: ResourcesDep,
-    status: Annotated[
-        Literal["rascunho", "ativa", "pausada", "concluida", "cancelada"] | None, Query()
-    ] = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> Page[repo.CampaignItem]:
-    async with transaction(res.db) as conn:
-        listing = await repo.list_campaigns(conn, status=status, limit=limit, offset=offset)
-    return _page(listing, limit, offset)
-
-
 @router.get("/metrics/today", summary="Today's numbers (local day in TZ)")
 async def metrics_today(_: ViewerDep, res: ResourcesDep) -> MetricsOut:
     m = await metrics.daily_metrics(res.db, tz=res.settings.tz, now=datetime.now(UTC))

@@ -46,6 +46,9 @@ PAUSED_RETRY = timedelta(minutes=10)
 PILOT_RETRY = timedelta(hours=1)
 CAMPAIGN_PAUSED_RETRY = timedelta(minutes=15)
 CHIP_RETRY = timedelta(minutes=5)
+# A proactive send claimed this recently may still be on its way in another worker (the
+# HTTP timeout is 15 s): a redelivered job leaves it alone instead of judging it lost.
+IN_FLIGHT = timedelta(minutes=2)
 
 Clock = Callable[[], datetime]
 
@@ -101,6 +104,8 @@ class Gateway:
             return Outcome(row.id, row.status, row.reason or "ja_decidido")
         now = self._clock()
         if row.status == "pending" and row.attempts > 0:
+            if row.proactive and await self._in_flight(row.id, now):
+                return Outcome(row.id, "pending", "em_envio")
             # A process died between claiming this send and recording its result.
             return await self._decide(row, _Decision("failed", "resultado_incerto"), now)
         decision = await self._rule_blocking(row, now)
@@ -117,8 +122,11 @@ class Gateway:
             if decision is not None:
                 return await self._decide(row, decision, now)
         if not await sends.claim_attempt(self._db, row.id, row.attempts, now):
-            await self._release(row)
             current = await sends.get(self._db, row.id)
+            if current is None or current.attempts == row.attempts:
+                # Nobody else claimed it (an opt-out stopped it): its slots are free again.
+                # When another worker did, the slots are that send's: keep them.
+                await self._release(row)
             if current is not None and current.status == "cancelled":
                 return Outcome(row.id, "cancelled", current.reason)
             return Outcome(row.id, "cancelled", "enviado_por_outro_processo")
@@ -159,9 +167,10 @@ class Gateway:
         """The proactive rules; on success the chip's and doctor's slots are taken."""
         if row.campaign_id is not None:
             campaign = await outreach.get_campaign(self._db, row.campaign_id)
-            if campaign is None or campaign.status in ("cancelada", "concluida"):
+            # A concluded campaign has written all its openers; their follow-ups still go.
+            if campaign is None or campaign.status == "cancelada":
                 return row, _Decision("cancelled", "campanha_encerrada")
-            if campaign.status != "ativa":
+            if campaign.status not in ("ativa", "concluida"):
                 return row, _Decision("deferred", "campanha_pausada", now + CAMPAIGN_PAUSED_RETRY)
         if row.autonomous and self._settings.PILOT_MODE:
             return row, _Decision("deferred", "pilot_mode", now + PILOT_RETRY)
@@ -207,6 +216,12 @@ class Gateway:
         if not self._hours.is_open(retry_at):
             retry_at = self._after_opening(retry_at)
         return row, _Decision("deferred", admission.rule, retry_at)
+
+    async def _in_flight(self, send_id: int, now: datetime) -> bool:
+        claimed_at: datetime | None = await self._db.fetchval(
+            "SELECT decided_at FROM outbound_sends WHERE id = $1", send_id
+        )
+        return claimed_at is not None and now - claimed_at < IN_FLIGHT
 
     def _after_opening(self, moment: datetime) -> datetime:
         return self._hours.next_open(moment) + opening_jitter(self._rng)

@@ -41,10 +41,20 @@ REFRESH_LIMIT = 5000
 AHEAD_PER_CHIP = 2
 # Reactivation: doctors silent this long are invited back.
 SILENCE = timedelta(days=60)
+# How far ahead a campaign's dates may reach.
+MAX_HORIZON = timedelta(days=366)
 
 
 class CampaignError(ValueError):
     """A campaign request that cannot be done; the message is for the operator (pt-BR)."""
+
+
+class CampaignNotFound(CampaignError):
+    """No campaign has that id."""
+
+
+class CampaignConflict(CampaignError):
+    """The campaign's status does not allow that (e.g. starting a cancelled one)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,9 @@ async def create(conn: Conn, spec: CampaignSpec, *, now: datetime, tz: ZoneInfo)
             raise CampaignError(f"modelo inválido: {exc}") from exc
     if spec.date_from and spec.date_to and spec.date_to < spec.date_from:
         raise CampaignError("a data final vem antes da inicial")
+    horizon = now.astimezone(tz).date() + MAX_HORIZON
+    if any(d and d > horizon for d in (spec.date_from, spec.date_to)):
+        raise CampaignError(f"datas só até {horizon:%d/%m/%Y} (um ano à frente)")
     specialty_ids = await _specialty_ids(conn, spec.specialties)
     if spec.kind != "reativacao" and not specialty_ids:
         raise CampaignError("informe ao menos uma especialidade")
@@ -125,7 +138,9 @@ async def start(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
     if not await repo.set_campaign_status(
         conn, campaign_id, "ativa", now, allowed_from=("rascunho", "pausada")
     ):
-        raise CampaignError(f"a campanha {campaign_id} está {campaign.status}; não dá para iniciar")
+        raise CampaignConflict(
+            f"a campanha {campaign_id} está {campaign.status}; não dá para iniciar"
+        )
     campaign = await _get(conn, campaign_id)
     await refresh_targets(conn, campaign, now=now)
     log.info("campaign.started", campaign_id=campaign_id)
@@ -138,7 +153,9 @@ async def pause(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
     if campaign.status != "pausada" and not await repo.set_campaign_status(
         conn, campaign_id, "pausada", now, allowed_from=("ativa",)
     ):
-        raise CampaignError(f"a campanha {campaign_id} está {campaign.status}; não dá para pausar")
+        raise CampaignConflict(
+            f"a campanha {campaign_id} está {campaign.status}; não dá para pausar"
+        )
     log.info("campaign.paused", campaign_id=campaign_id)
     return await _get(conn, campaign_id)
 
@@ -146,7 +163,9 @@ async def pause(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
 async def resume(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
     campaign = await _get(conn, campaign_id)
     if campaign.status != "pausada":
-        raise CampaignError(f"a campanha {campaign_id} está {campaign.status}; só retomo pausadas")
+        raise CampaignConflict(
+            f"a campanha {campaign_id} está {campaign.status}; só retomo pausadas"
+        )
     return await start(conn, campaign_id, now=now)
 
 
@@ -156,7 +175,7 @@ async def cancel(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
     if not await repo.set_campaign_status(
         conn, campaign_id, "cancelada", now, allowed_from=("rascunho", "ativa", "pausada")
     ):
-        raise CampaignError(f"a campanha {campaign_id} está {campaign.status}")
+        raise CampaignConflict(f"a campanha {campaign_id} está {campaign.status}")
     await conn.execute(
         """UPDATE campaign_targets SET status = 'cancelado', last_reason = 'campanha_cancelada'
            WHERE campaign_id = $1 AND status IN ('pendente', 'adiado')""",
@@ -412,5 +431,5 @@ def _local_start(day: date, tz: ZoneInfo) -> datetime:
 async def _get(conn: AnyConn, campaign_id: int) -> Campaign:
     campaign = await repo.get_campaign(conn, campaign_id)
     if campaign is None:
-        raise CampaignError(f"campanha {campaign_id} não existe")
+        raise CampaignNotFound(f"campanha {campaign_id} não existe")
     return campaign

@@ -36,8 +36,9 @@ def caps_for(settings: Settings, chip: Chip, now: datetime) -> Caps:
 async def chip_for_doctor(
     conn: Conn | AnyConn, settings: Settings, *, doctor_id: int, now: datetime
 ) -> Chip | None:
-    """The doctor's chip, assigning one when they have none. None when no chip can take a
-    new doctor now (all disconnected, benched or disabled): the message waits."""
+    """The doctor's chip, assigning one when they have none: a usable chip under its daily
+    cap, least loaded first. None when no chip can take a new doctor now (all
+    disconnected, benched or disabled): the message waits."""
     if not settings.MULTI_CHIP_ENABLED:
         chip_id = await repo.ensure_chip(conn, settings.EVOLUTION_INSTANCE)
         await repo.assign_chip(conn, doctor_id, chip_id)
@@ -58,7 +59,9 @@ async def chip_for_doctor(
     if not candidates:
         return None
     day_start, _ = local_day_bounds(now, settings.tz)
-    used = await repo.sent_since(conn, day_start)
+    # Sent today plus written and waiting: a tick that assigns many doctors at once
+    # spreads them instead of handing them all to the chip that sent least.
+    used = await repo.load_since(conn, day_start)
 
     def load(chip: Chip) -> tuple[float, int]:
         return used.get(chip.id, 0) / max(1, caps_for(settings, chip, now).daily), chip.id

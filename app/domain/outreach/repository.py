@@ -79,7 +79,9 @@ async def set_chip_state(conn: AnyConn, instance: str, state: str) -> None:
                SET state = EXCLUDED.state, state_changed_at = now(),
                    connected_at = CASE WHEN EXCLUDED.state = 'open' AND chips.state <> 'open'
                                        THEN now() ELSE chips.connected_at END
-               WHERE chips.state IS DISTINCT FROM EXCLUDED.state""",
+               -- the first report counts even when it matches the column's default
+               WHERE chips.state IS DISTINCT FROM EXCLUDED.state
+                  OR chips.state_changed_at IS NULL""",
         instance,
         state,
     )
@@ -110,6 +112,18 @@ async def sent_since(conn: AnyConn, since: datetime) -> dict[int, int]:
     return {r["chip_id"]: r["n"] for r in rows}
 
 
+async def load_since(conn: AnyConn, since: datetime) -> dict[int, int]:
+    """Each chip's proactive load: what it sent since `since` and what waits to go."""
+    rows = await conn.fetch(
+        """SELECT chip_id, count(*) AS n FROM outbound_sends
+           WHERE proactive AND chip_id IS NOT NULL
+             AND (sent_at >= $1 OR status IN ('pending', 'deferred'))
+           GROUP BY chip_id""",
+        since,
+    )
+    return {r["chip_id"]: r["n"] for r in rows}
+
+
 async def assign_chip(conn: AnyConn, doctor_id: int, chip_id: int) -> int:
     """Make `chip_id` the doctor's number unless another process assigned one first;
     returns the doctor's chip either way."""
@@ -134,7 +148,8 @@ async def record_chip_failure(
         """UPDATE chips SET
                failure_count = CASE WHEN failure_count + 1 >= $3 THEN 0 ELSE failure_count + 1 END,
                last_failure_at = $2,
-               benched_until = CASE WHEN failure_count + 1 >= $3 THEN $2 + $4::interval
+               benched_until = CASE WHEN failure_count + 1 >= $3
+                                    THEN $2::timestamptz + $4::interval
                                     ELSE benched_until END,
                bench_reason = CASE WHEN failure_count + 1 >= $3 THEN 'falhas_de_envio'
                                    ELSE bench_reason END
