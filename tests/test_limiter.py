@@ -481,3 +481,20 @@ async def test_concurrent_admits_after_a_flush_hold_the_cap(
     assert {result.retry_at for result in results if not result.admitted} == {
         now - 45 * MINUTE + HOUR
     }
+
+
+async def test_after_a_flush_the_chip_gap_counts_from_its_latest_send(
+    resources: Resources, limiter: Limiter
+) -> None:
+    db = resources.db
+    chip = await _chip(db, "Revoluna")
+    d = await _doctors(db, 2)
+    await _ledger(db, chip, d[0], WEDNESDAY_10H)
+    await resources.redis.flushall()
+    waiting = await _ledger(db, chip, d[1], WEDNESDAY_10H, status="pending", attempts=0)
+    soon = WEDNESDAY_10H + MINUTE
+    assert await admit(limiter, waiting, soon, chip=chip, doctor=d[1], gap_s=300) == Admission(
+        "intervalo_chip", WEDNESDAY_10H + timedelta(seconds=300)
+    )
+    later = WEDNESDAY_10H + timedelta(seconds=300)
+    assert (await admit(limiter, waiting, later, chip=chip, doctor=d[1], gap_s=300)).admitted

@@ -45,7 +45,12 @@ local chip_keep, doctor_keep, week = tonumber(ARGV[10]), tonumber(ARGV[11]), ton
 if redis.call('ZSCORE', KEYS[1], member) then return {'ok', '0'} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - chip_keep)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - doctor_keep)
-local next_at = tonumber(redis.call('GET', KEYS[2]) or '0')
+local next_at = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if next_at < 0 then
+  -- the gap was lost with Redis's data: count it from the chip's latest send
+  local latest = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  next_at = latest[2] and (tonumber(latest[2]) + gap) or 0
+end
 if now < next_at then return {'intervalo_chip', tostring(next_at)} end
 local hour_from = now - 3600
 local in_hour = redis.call('ZCOUNT', KEYS[1], '(' .. hour_from, '+inf')
