@@ -27,3 +27,27 @@ CREATE INDEX followups_conversation_idx ON followups (conversation_id);
 -- Campaign targeting by specialty alone (no region/state filter), oldest contact first.
 CREATE INDEX doctors_specialty_contact_idx ON doctors (specialty_id, last_proactive_at NULLS FIRST, id)
     WHERE opted_out_at IS NULL;
+
+-- Opener templates from Google Drive (GOOGLE_TEMPLATES_FOLDER_ID), synced hourly.
+CREATE TABLE opener_templates (
+    kind          text PRIMARY KEY
+                  CHECK (kind IN ('oferta', 'descoberta', 'reativacao', 'manual')),
+    file_id       text,                              -- the Google Doc it came from
+    file_name     text,
+    body          text NOT NULL,                     -- variants separated by a line with ---
+    modified_time timestamptz,                       -- Drive modifiedTime of that version
+    synced_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE opener_templates IS
+    'The opener template of each campaign kind, from the Google Drive templates folder; used by campaigns without their own template. No row: Julia writes her own openers.';
+-- A Drive document version refused by the sync (so it is not fetched again every hour).
+CREATE TABLE opener_template_rejections (
+    file_id       text PRIMARY KEY,
+    kind          text NOT NULL,
+    file_name     text,
+    modified_time timestamptz,
+    reason        text NOT NULL,                     -- for the operator (pt-BR)
+    rejected_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE opener_template_rejections IS
+    'The newest Drive document of a kind whose text is not a usable template, and why; the kind keeps its previous template.';

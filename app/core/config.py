@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     GOOGLE_APPLICATION_CREDENTIALS: Path | None = None
     GOOGLE_BRIEFINGS_FOLDER_ID: str | None = None
     GOOGLE_TEMPLATES_FOLDER_ID: str | None = None
+    # Drive v3 base URL override (tests, proxies); default Google's own,
+    # https://www.googleapis.com/drive/v3/ (the client keeps the path as given)
+    GOOGLE_DRIVE_API_URL: AnyHttpUrl | None = None
 
     # Rate limiting and business hours
     MAX_MSGS_POR_HORA: PositiveInt = 20

@@ -7,6 +7,7 @@ server speaking each vendor's wire format.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 Severity = Literal["info", "warning", "critical"]
@@ -80,4 +81,33 @@ class LLM(Protocol):
         max_tokens: int,
     ) -> LLMResponse:
         """One Messages API call. Raises LLMUnavailable when the model cannot answer."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DriveDoc:
+    """A Google Doc in a Drive folder: its id, title and last modification."""
+
+    id: str
+    name: str
+    modified_time: datetime | None
+
+
+class DriveError(Exception):
+    """Google Drive could not be read: credentials, token, HTTP error, timeout. The message
+    says what failed and never carries the credentials. `status` is Drive's HTTP status
+    when it answered with an error, else None."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DocumentFolder(Protocol):
+    async def list_docs(self, folder_id: str) -> list[DriveDoc]:
+        """The Google Docs directly in the folder (not trashed). Raises DriveError."""
+        ...
+
+    async def export_text(self, file_id: str) -> str:
+        """One Google Doc as plain text. Raises DriveError."""
         ...

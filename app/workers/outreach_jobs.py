@@ -1,8 +1,9 @@
 """Outreach jobs: the scheduler writes proactive messages, the workers deliver them.
 
 Scheduler side (each tick claimed once per slot in job_runs): `processar_campanhas`,
-`processar_followups`, `reativacao`, `despachar_envios`. Worker side: `send_outbound`, one
-job per message, safe to run twice (the gateway's ledger decides each message once).
+`processar_followups`, `reativacao`, `despachar_envios`, `sincronizar_modelos` (opener
+templates from Google Drive). Worker side: `send_outbound`, one job per message, safe to run
+twice (the gateway's ledger decides each message once).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.domain.conversations.turn import TurnServices
 from app.domain.outbound import repository as sends
-from app.domain.outreach import campaigns, dispatch, followups
+from app.domain.outreach import campaigns, dispatch, followups, templates
 
 log = get_logger(__name__)
 
@@ -79,3 +80,36 @@ async def despachar_envios(res: Resources) -> None:
     to the workers. The job id names the attempt, so a message is never queued twice."""
     for send_id, job_id in await dispatch.due(res.db, datetime.now(UTC)):
         await res.redis.enqueue_job("send_outbound", send_id, _job_id=job_id)
+
+
+async def sincronizar_modelos(res: Resources) -> str | None:
+    """Hourly: the opener templates of the Google Drive folder GOOGLE_TEMPLATES_FOLDER_ID,
+    one Google Doc per campaign kind. Skipped without the folder or the credentials; Drive
+    failing fails the run and leaves the stored templates as they were."""
+    settings = res.settings
+    folder = settings.GOOGLE_TEMPLATES_FOLDER_ID
+    credentials = settings.GOOGLE_APPLICATION_CREDENTIALS
+    if not folder or credentials is None:
+        return SKIPPED
+    # Imported here: the Google client libraries add ~0.15 s to every worker's start-up.
+    from app.integrations.google_drive import GoogleDrive
+
+    api_url = settings.GOOGLE_DRIVE_API_URL
+    drive = GoogleDrive(credentials, api_url=str(api_url) if api_url else None)
+    try:
+        result = await templates.sync(res.db, drive, folder)
+    finally:
+        await drive.aclose()
+    for kind, reason in result.rejected.items():
+        log.warning("templates.rejected", kind=kind, reason=reason)
+    if result.ignored:
+        log.info("templates.ignored", documents=result.ignored)
+    log.info(
+        "templates.synced",
+        updated=result.updated,
+        removed=result.removed,
+        rejected=sorted(result.rejected),
+        unchanged=result.unchanged,
+        changed=result.changed,
+    )
+    return None

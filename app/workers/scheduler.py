@@ -36,6 +36,7 @@ from app.workers.outreach_jobs import (
     processar_campanhas,
     processar_followups,
     reativacao,
+    sincronizar_modelos,
 )
 from app.workers.runtime import settings_or_exit
 
@@ -85,6 +86,8 @@ def job_table(settings: Settings) -> list[JobSpec]:
         JobSpec("processar_followups", processar_followups, 300),
         JobSpec("reativacao", reativacao, 3600),
         JobSpec("despachar_envios", despachar_envios, 30),
+        # Opener templates from Google Drive (skipped without the folder or credentials).
+        JobSpec("sincronizar_modelos", sincronizar_modelos, 3600),
     ]
 
 

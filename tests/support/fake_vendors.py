@@ -17,6 +17,10 @@ Base URLs for the clients:
                -> POST /message/sendText/{instance}, POST /chat/sendPresence/{instance}
     Slack      webhook `fake.url + "/slack/webhook"`;
                Web API `AsyncWebClient(token="xoxb-...", base_url=fake.url + "/slack/api/")`
+    Drive      googleapiclient `build("drive", "v3", ..., client_options={"api_endpoint":
+               fake.url + "/drive/v3/"})` with the key `fake.drive.service_account_file(path)`
+               writes (its token_uri is POST /token) -> GET /drive/v3/files,
+               GET /drive/v3/files/{id}/export
 
 Anthropic script steps (module-level constructors, consumed FIFO, one per request; when the
 script is empty `fake.anthropic.default(request_body)` chooses the step):
@@ -31,7 +35,10 @@ Usage numbers emulate prompt caching (see `PromptCache`); `fake.anthropic.usages
 usage of every successful answer and `total_usage()` sums them.
 
 Failure injection: `fake.evolution.fail_next(status, times)`, `fake.voyage.fail_next(status,
-times)`, `fake.slack.fail_webhook_next(status, times)`, `fake.slack.fail_post_next(error, times)`.
+times)`, `fake.slack.fail_webhook_next(status, times)`, `fake.slack.fail_post_next(error, times)`,
+`fake.drive.fail_next(status, times, on="any"|"list"|"export")`,
+`fake.drive.fail_exports_of(file_id, status)`, `fake.drive.refuse_tokens(times)`,
+`fake.drive.hang_next(seconds, times)`.
 `fake.reset()` clears every recorded request, script, failure and the prompt cache, and restores
 `fake.anthropic.default` and `fake.evolution.api_key`.
 """
@@ -56,11 +63,16 @@ import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
+import jwt
 import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -880,6 +892,533 @@ class FakeVoyage(_Vendor):
 
 
 # --------------------------------------------------------------------------------------------
+# Google Drive v3 (and the OAuth token endpoint a service-account key points at)
+# --------------------------------------------------------------------------------------------
+
+GOOGLE_DOC = "application/vnd.google-apps.document"
+GOOGLE_FOLDER = "application/vnd.google-apps.folder"
+_DRIVE_EPOCH = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+_JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_DRIVE_SCOPES = (
+    "https://www.googleapis.com/auth/drive",
+    "https://www.googleapis.com/auth/drive.readonly",
+)
+_FILE_FIELDS = frozenset(
+    {"kind", "id", "name", "mimeType", "parents", "trashed", "modifiedTime", "createdTime"}
+)
+_QUOTED = r"'((?:[^'\\]|\\.)*)'"
+_Q_TERMS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(rf"^{_QUOTED}\s+in\s+parents$", re.I), "parent"),
+    (re.compile(r"^trashed\s*(=|!=)\s*(true|false)$", re.I), "trashed"),
+    (re.compile(rf"^mimeType\s*(=|!=)\s*{_QUOTED}$", re.I), "mimeType"),
+    (re.compile(rf"^name\s*(=|!=|contains)\s*{_QUOTED}$", re.I), "name"),
+]
+
+
+@dataclass
+class DriveFile:
+    id: str
+    name: str
+    mime_type: str
+    parents: list[str]
+    modified_time: datetime
+    created_time: datetime
+    text: str = ""
+    trashed: bool = False
+
+    def resource(self) -> JSON:
+        return {
+            "kind": "drive#file",
+            "id": self.id,
+            "name": self.name,
+            "mimeType": self.mime_type,
+            "parents": list(self.parents),
+            "trashed": self.trashed,
+            "modifiedTime": _rfc3339(self.modified_time),
+            "createdTime": _rfc3339(self.created_time),
+        }
+
+
+@dataclass(frozen=True)
+class DriveRequest:
+    method: str
+    path: str
+    params: dict[str, str]
+
+
+def _rfc3339(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _unquote(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value)
+
+
+def _split_outside(text: str, separator: re.Pattern[str]) -> list[str]:
+    """`text` split on `separator` where it is not inside quotes or parentheses."""
+    parts, depth, quoted, start, i = [], 0, False, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == "'":
+                quoted = False
+        elif ch == "'":
+            quoted = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and (match := separator.match(text, i)):
+            parts.append(text[start:i])
+            start = i = match.end()
+            continue
+        i += 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+class FakeDrive(_Vendor):
+    """Drive v3 files.list / files.export and Google's OAuth token endpoint.
+
+    `service_account_file(path)` writes a service-account key (a fresh RSA key) whose
+    `token_uri` is this fake's `/token`; the token endpoint checks the JWT grant's RS256
+    signature against that key and the Drive endpoints want the access token it issued,
+    with a Drive scope. The folder's contents are `add_doc` / `add_file`, `edit`, `trash`
+    and `delete`; every modification moves the fake's clock on, so the last edit is the
+    newest. `max_page_size` makes files.list answer fewer files than asked for (Drive may
+    do that), to exercise paging.
+    """
+
+    def __init__(self, lock: threading.Lock, stopping: threading.Event) -> None:
+        super().__init__(lock, stopping)
+        self.base_url = ""  # set by FakeVendors.start
+        self.files: dict[str, DriveFile] = {}
+        self.requests: list[DriveRequest] = []
+        self.max_page_size = 1000
+        self._keys: dict[str, Any] = {}  # client_email -> RSA public key
+        self._tokens: dict[str, set[str]] = {}  # access token -> scopes
+        self._failures: deque[tuple[int, str]] = deque()
+        self._refusals: deque[tuple[str, str]] = deque()
+        self._hangs: deque[float] = deque()
+        self._broken_exports: dict[str, int] = {}
+        self._ticks = 0
+
+    # -- the folder --
+
+    def add_doc(
+        self, folder: str, name: str, text: str, *, modified: datetime | None = None
+    ) -> str:
+        """A Google Doc in `folder`; returns its id."""
+        return self.add_file(folder, name, GOOGLE_DOC, text=text, modified=modified)
+
+    def add_file(
+        self,
+        folder: str,
+        name: str,
+        mime_type: str,
+        *,
+        text: str = "",
+        modified: datetime | None = None,
+    ) -> str:
+        with self._lock:
+            moment = modified or self._tick()
+            file = DriveFile(
+                id=_random_id("1", 32),
+                name=name,
+                mime_type=mime_type,
+                parents=[folder],
+                modified_time=moment,
+                created_time=moment,
+                text=text,
+            )
+            self.files[file.id] = file
+            return file.id
+
+    def edit(self, file_id: str, *, text: str | None = None, name: str | None = None) -> None:
+        with self._lock:
+            file = self.files[file_id]
+            file.text = file.text if text is None else text
+            file.name = file.name if name is None else name
+            file.modified_time = self._tick()
+
+    def trash(self, file_id: str) -> None:
+        with self._lock:
+            self.files[file_id].trashed = True
+
+    def delete(self, file_id: str) -> None:
+        with self._lock:
+            del self.files[file_id]
+
+    def _tick(self) -> datetime:
+        self._ticks += 1
+        return _DRIVE_EPOCH + timedelta(minutes=self._ticks)
+
+    # -- credentials --
+
+    def service_account_file(self, path: Path, *, email: str | None = None) -> Path:
+        """Write a service-account JSON key to `path` that this fake's token endpoint
+        accepts (a freshly generated RSA key); returns `path`."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        email = email or f"julia-{secrets.token_hex(3)}@julia-test.iam.gserviceaccount.com"
+        with self._lock:
+            self._keys[email] = key.public_key()
+        info = {
+            "type": "service_account",
+            "project_id": "julia-test",
+            "private_key_id": secrets.token_hex(20),
+            "private_key": pem,
+            "client_email": email,
+            "client_id": str(secrets.randbelow(10**20)),
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": f"{self.base_url}/token",
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{email}",
+            "universe_domain": "googleapis.com",
+        }
+        path.write_text(json.dumps(info, indent=2))
+        return path
+
+    # -- failure injection --
+
+    def fail_next(self, status: int, times: int = 1, *, on: str = "any") -> None:
+        """The next `times` Drive API calls answer `status` with Google's error body;
+        `on="list"` or `on="export"` picks only those calls."""
+        assert on in ("any", "list", "export")
+        with self._lock:
+            self._failures.extend([(status, on)] * times)
+
+    def fail_exports_of(self, file_id: str, status: int = 500) -> None:
+        """Every export of `file_id` answers `status` (until `reset`)."""
+        with self._lock:
+            self._broken_exports[file_id] = status
+
+    def refuse_tokens(
+        self,
+        times: int = 1,
+        *,
+        error: str = "invalid_grant",
+        description: str = "Invalid JWT Signature.",
+    ) -> None:
+        """The next `times` token requests answer 400 `{"error": error, ...}`."""
+        with self._lock:
+            self._refusals.extend([(error, description)] * times)
+
+    def hang_next(self, seconds: float, times: int = 1) -> None:
+        """The next `times` Drive API calls wait `seconds` before answering."""
+        with self._lock:
+            self._hangs.extend([seconds] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.files.clear()
+            self.requests.clear()
+            self.max_page_size = 1000
+            self._keys.clear()
+            self._tokens.clear()
+            self._failures.clear()
+            self._refusals.clear()
+            self._hangs.clear()
+            self._broken_exports.clear()
+            self._ticks = 0
+
+    def exports(self) -> list[str]:
+        """Ids of the files exported so far, in order."""
+        with self._lock:
+            return [r.path.split("/")[-2] for r in self.requests if r.path.endswith("/export")]
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/token", self._token, methods=["POST"]),
+            Route("/drive/v3/files", self._list, methods=["GET"]),
+            Route("/drive/v3/files/{file_id}/export", self._export, methods=["GET"]),
+        ]
+
+    # -- OAuth --
+
+    @staticmethod
+    def _oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+    async def _token(self, request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode()))
+        if form.get("grant_type") != _JWT_BEARER:
+            return self._oauth_error("unsupported_grant_type", "Invalid grant_type: ")
+        assertion = form.get("assertion", "")
+        try:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return self._oauth_error(
+                "invalid_grant", "Invalid JWT: Token must be a short-lived token"
+            )
+        with self._lock:
+            key = self._keys.get(str(claims.get("iss")))
+            refusal = self._refusals.popleft() if self._refusals else None
+        if refusal is not None:
+            return self._oauth_error(*refusal)
+        if key is None:
+            return self._oauth_error("invalid_grant", "Invalid grant: account not found")
+        try:
+            jwt.decode(assertion, key, algorithms=["RS256"], options={"verify_aud": False})
+        except jwt.ExpiredSignatureError:
+            return self._oauth_error(
+                "invalid_grant", "Invalid JWT: Token must be a short-lived token"
+            )
+        except jwt.PyJWTError:
+            return self._oauth_error("invalid_grant", "Invalid JWT Signature.")
+        scopes = set(str(claims.get("scope") or "").split())
+        if not scopes:
+            return self._oauth_error("invalid_scope", "Empty or missing scope not allowed.")
+        token = "ya29." + _random_id("", 40)
+        with self._lock:
+            self._tokens[token] = scopes
+        return JSONResponse({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+
+    # -- Drive --
+
+    @staticmethod
+    def _error(status: int, message: str, reason: str, **extra: str) -> JSONResponse:
+        status_names = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+            500: "INTERNAL",
+            503: "UNAVAILABLE",
+        }
+        error: JSON = {
+            "code": status,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": reason, **extra}],
+        }
+        if status in status_names:
+            error["status"] = status_names[status]
+        return JSONResponse({"error": error}, status_code=status)
+
+    async def _admit(self, request: Request, endpoint: str) -> Response | None:
+        """Record the call; answer the auth error, injected failure or hang it gets."""
+        with self._lock:
+            self.requests.append(
+                DriveRequest(request.method, request.url.path, dict(request.query_params))
+            )
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            return self._error(
+                401,
+                "Request is missing required authentication credential. Expected OAuth 2 "
+                "access token, login cookie or other valid authentication credential.",
+                "required",
+                location="Authorization",
+                locationType="header",
+            )
+        with self._lock:
+            scopes = self._tokens.get(auth.removeprefix("Bearer ").strip())
+            status = None
+            if self._failures and self._failures[0][1] in ("any", endpoint):
+                status = self._failures.popleft()[0]
+            pause = self._hangs.popleft() if self._hangs else None
+        if scopes is None:
+            return self._error(
+                401,
+                "Invalid Credentials",
+                "authError",
+                location="Authorization",
+                locationType="header",
+            )
+        if not scopes & set(_DRIVE_SCOPES):
+            return self._error(
+                403,
+                "Insufficient Permission: Request had insufficient authentication scopes.",
+                "insufficientPermissions",
+            )
+        if pause is not None:
+            await self._sleep(pause)
+        if status is not None:
+            reasons = {403: "rateLimitExceeded", 429: "rateLimitExceeded", 503: "backendError"}
+            text = {500: "Internal Error", 503: "Service Unavailable"}.get(status, _reason(status))
+            return self._error(status, text, reasons.get(status, "backendError"))
+        return None
+
+    async def _list(self, request: Request) -> Response:
+        denied = await self._admit(request, "list")
+        if denied is not None:
+            return denied
+        params = request.query_params
+        try:
+            keep = self._query(params.get("q", ""))
+        except ValueError:
+            return self._error(
+                400, "Invalid Value", "invalid", location="q", locationType="parameter"
+            )
+        try:
+            top, file_fields = self._fields(params.get("fields"))
+        except ValueError as exc:
+            return self._error(
+                400,
+                f"Invalid field selection {exc}",
+                "invalidParameter",
+                location="fields",
+                locationType="parameter",
+            )
+        try:
+            size = int(params.get("pageSize") or 100)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= 1000:
+            return self._error(
+                400,
+                f"Invalid value '{params.get('pageSize')}'. Values must be "
+                "within the range: [1, 1000]",
+                "invalid",
+                location="pageSize",
+                locationType="parameter",
+            )
+        order = params.get("orderBy")
+        with self._lock:
+            matching = [f for f in self.files.values() if keep(f)]
+            if order:
+                key, _, direction = order.strip().partition(" ")
+                attribute = {
+                    "name": "name",
+                    "modifiedTime": "modified_time",
+                    "createdTime": "created_time",
+                }.get(key)
+                if attribute is None:
+                    return self._error(
+                        400,
+                        "Invalid Value",
+                        "invalid",
+                        location="orderBy",
+                        locationType="parameter",
+                    )
+                matching.sort(
+                    key=lambda f: getattr(f, attribute), reverse=direction.strip().lower() == "desc"
+                )
+            resources = [f.resource() for f in matching]
+            page_size = min(size, self.max_page_size)
+        offset = 0
+        if token := params.get("pageToken"):
+            try:
+                offset = int(base64.urlsafe_b64decode(token.encode()).decode().split(":")[1])
+            except (ValueError, IndexError):
+                return self._error(
+                    400, "Invalid Value", "invalid", location="pageToken", locationType="parameter"
+                )
+        page = resources[offset : offset + page_size]
+        body: JSON = {"kind": "drive#fileList", "incompleteSearch": False}
+        if offset + page_size < len(resources):
+            body["nextPageToken"] = base64.urlsafe_b64encode(
+                f"page:{offset + page_size}".encode()
+            ).decode()
+        body["files"] = [
+            {k: v for k, v in r.items() if file_fields is None or k in file_fields} for r in page
+        ]
+        if top is not None:
+            body = {k: v for k, v in body.items() if k in top}
+        return JSONResponse(body)
+
+    @staticmethod
+    def _query(q: str) -> Callable[[DriveFile], bool]:
+        """files.list's `q`: terms joined by `and` ('x' in parents, trashed, mimeType, name)."""
+        tests: list[Callable[[DriveFile], bool]] = []
+        for term in _split_outside(q, re.compile(r"\s+and\s+", re.I)) if q.strip() else []:
+            for pattern, what in _Q_TERMS:
+                if match := pattern.match(term):
+                    tests.append(FakeDrive._term(what, *match.groups()))
+                    break
+            else:
+                raise ValueError(term)
+        return lambda f: all(test(f) for test in tests)
+
+    @staticmethod
+    def _term(what: str, *groups: str) -> Callable[[DriveFile], bool]:
+        if what == "parent":
+            folder = _unquote(groups[0])
+            return lambda f: folder in f.parents
+        op, raw = groups
+        if what == "trashed":
+            wanted = raw.lower() == "true"
+            return lambda f: (f.trashed == wanted) == (op == "=")
+        value = _unquote(raw)
+        if what == "mimeType":
+            return lambda f: (f.mime_type == value) == (op == "=")
+        if op.lower() == "contains":
+            return lambda f: value.lower() in f.name.lower()
+        return lambda f: (f.name == value) == (op == "=")
+
+    @staticmethod
+    def _fields(fields: str | None) -> tuple[set[str] | None, set[str] | None]:
+        """(top-level keys, file keys) a `fields` mask keeps; None keeps the defaults."""
+        if fields is None:
+            return None, {"kind", "id", "name", "mimeType"}
+        if fields.strip() == "*":
+            return None, None
+        top: set[str] = set()
+        file_fields: set[str] | None = set()
+        for item in _split_outside(fields, re.compile(r",")):
+            name, _, inner = item.partition("(")
+            name = name.strip()
+            if name not in ("kind", "incompleteSearch", "nextPageToken", "files"):
+                raise ValueError(name)
+            top.add(name)
+            if name == "files":
+                wanted = {p.strip() for p in inner.rstrip(")").split(",") if p.strip()}
+                if "*" in wanted or not inner:
+                    file_fields = None
+                elif unknown := wanted - _FILE_FIELDS:
+                    raise ValueError(sorted(unknown)[0])
+                else:
+                    file_fields = wanted
+        return top, file_fields
+
+    async def _export(self, request: Request) -> Response:
+        denied = await self._admit(request, "export")
+        if denied is not None:
+            return denied
+        file_id = request.path_params["file_id"]
+        mime = request.query_params.get("mimeType")
+        with self._lock:
+            file = self.files.get(file_id)
+            text = file.text if file is not None else ""
+            is_doc = file is not None and file.mime_type == GOOGLE_DOC
+            broken = self._broken_exports.get(file_id)
+        if broken is not None:
+            return self._error(broken, _reason(broken), "backendError")
+        if not mime:
+            return self._error(
+                400,
+                "Required parameter: mimeType",
+                "required",
+                location="mimeType",
+                locationType="parameter",
+            )
+        if file is None:
+            return self._error(
+                404,
+                f"File not found: {file_id}.",
+                "notFound",
+                location="fileId",
+                locationType="parameter",
+            )
+        if not is_doc:
+            return self._error(403, "Export only supports Docs Editors files.", "fileNotExportable")
+        if mime != "text/plain":
+            return self._error(400, "The requested conversion is not supported.", "badRequest")
+        # Drive's plain-text export: a byte-order mark and CRLF line ends.
+        body = "\ufeff" + text.replace("\r\n", "\n").replace("\n", "\r\n")
+        return Response(body.encode(), media_type="text/plain")
+
+
+# --------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------
 
@@ -892,7 +1431,14 @@ class FakeVendors:
         self.evolution = FakeEvolution(self._lock, self._stopping)
         self.slack = FakeSlack(self._lock, self._stopping)
         self.voyage = FakeVoyage(self._lock, self._stopping)
-        self._vendors: list[_Vendor] = [self.anthropic, self.evolution, self.slack, self.voyage]
+        self.drive = FakeDrive(self._lock, self._stopping)
+        self._vendors: list[_Vendor] = [
+            self.anthropic,
+            self.evolution,
+            self.slack,
+            self.voyage,
+            self.drive,
+        ]
         self.app = Starlette(routes=[r for v in self._vendors for r in v.routes()])
         self.url = ""
         self.port = 0
@@ -927,6 +1473,7 @@ class FakeVendors:
             if self._wait_started(server, thread, port):
                 self._server, self._thread, self.port = server, thread, port
                 self.url = f"http://127.0.0.1:{port}"
+                self.drive.base_url = self.url
                 return self
             server.should_exit = True
             thread.join(timeout=5)
@@ -975,7 +1522,8 @@ class FakeVendors:
             f"presences={len(self.evolution.presences)}, "
             f"slack webhook={len(self.slack.webhook_posts)} "
             f"posts={len(self.slack.posted_messages)}, "
-            f"voyage requests={len(self.voyage.requests)}"
+            f"voyage requests={len(self.voyage.requests)}, "
+            f"drive requests={len(self.drive.requests)}"
         )
 
     @staticmethod

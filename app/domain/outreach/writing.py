@@ -469,11 +469,8 @@ def from_template(
     """
     check_template(template)
     variants = _variants(template)
-    used = {
-        _placeholder_key(m.group("name")) for text in variants for m in _PLACEHOLDER.finditer(text)
-    }
     first = shifts[0] if shifts else None
-    if first is None and (missing := sorted(used & _SHIFT_PLACEHOLDERS)):
+    if first is None and (missing := sorted(_used(variants) & _SHIFT_PLACEHOLDERS)):
         names = ", ".join(f"{{{name}}}" for name in missing)
         raise TemplateError(f"o template usa {names}, mas a campanha não tem plantão")
     ctx = _Context.of(r, company)
@@ -498,6 +495,18 @@ def from_template(
 
     text = variants[variant % len(variants)]
     return _tidy(_PLACEHOLDER.sub(fill, text))
+
+
+def needs_shift(template: str) -> bool:
+    """Whether the template names a shift ({plantao}, {hospital}, {data}, {valor}): it cannot
+    be filled for a campaign with no open shift left."""
+    return bool(_used(_variants(template)) & _SHIFT_PLACEHOLDERS)
+
+
+def _used(variants: list[str]) -> set[str]:
+    return {
+        _placeholder_key(m.group("name")) for text in variants for m in _PLACEHOLDER.finditer(text)
+    }
 
 
 def _variants(template: str) -> list[str]:

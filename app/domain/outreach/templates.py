@@ -1,0 +1,205 @@
+"""Opener templates from Google Drive: one Google Doc per campaign kind.
+
+The managers keep a folder (GOOGLE_TEMPLATES_FOLDER_ID) of Google Docs whose titles name a
+campaign kind ("Oferta - dezembro", "Reativação"). The hourly `sincronizar_modelos` job
+copies the newest document of each kind into `opener_templates`, and a campaign without a
+template of its own writes its openers from the one of its kind. A document whose text is
+not a usable template is refused (the reason is kept in `opener_template_rejections`) and the
+kind keeps what it had; a kind whose documents all left the folder loses its template, and
+Julia goes back to her own words.
+
+Drive is read completely before anything is written: if it fails half-way, the stored
+templates stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from app.core.db import Conn
+from app.domain.outreach import writing
+from app.integrations.protocols import DocumentFolder, DriveDoc
+
+KINDS = ("oferta", "descoberta", "reativacao", "manual")
+# Reactivation campaigns offer no shift: their template cannot use the shift placeholders.
+_WITHOUT_SHIFTS = frozenset({"reativacao"})
+
+
+@dataclass
+class SyncResult:
+    """What one sync did, by campaign kind."""
+
+    updated: list[str] = field(default_factory=list)  # a new or edited document was stored
+    unchanged: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # kind -> why (pt-BR)
+    removed: list[str] = field(default_factory=list)  # no document any more
+    ignored: list[str] = field(default_factory=list)  # titles naming no kind, or several
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.updated or self.removed or self.rejected)
+
+
+def kinds_named(title: str) -> list[str]:
+    """The campaign kinds a document title names, case and accents aside:
+    "Oferta - dezembro" -> ["oferta"], "REATIVAÇÃO" -> ["reativacao"]."""
+    folded = _fold(title)
+    return [kind for kind in KINDS if kind in folded]
+
+
+async def sync(db: Conn | asyncpg.Pool, drive: DocumentFolder, folder_id: str) -> SyncResult:
+    """Bring `opener_templates` in line with the Google Docs of `folder_id`.
+
+    Per kind, the most recently modified document wins; it is exported only when it is not
+    the version already stored (or already refused). Raises `DriveError` when Drive cannot
+    be read; nothing is written then.
+    """
+    result = SyncResult()
+    newest: dict[str, DriveDoc] = {}
+    for doc in await drive.list_docs(folder_id):
+        kinds = kinds_named(doc.name)
+        if len(kinds) != 1:
+            result.ignored.append(doc.name)
+            continue
+        current = newest.get(kinds[0])
+        if current is None or _recency(doc) > _recency(current):
+            newest[kinds[0]] = doc
+
+    stored = {r["kind"]: r for r in await db.fetch(_STORED)}
+    refused = {r["file_id"]: r for r in await db.fetch(_REFUSED)}
+    accepted: dict[str, tuple[DriveDoc, str]] = {}
+    rejected: dict[str, tuple[DriveDoc, str]] = {}
+    for kind, doc in sorted(newest.items()):
+        if _same_version(stored.get(kind), doc):
+            result.unchanged.append(kind)
+            continue
+        if _same_version(refused.get(doc.id), doc):
+            rejected[kind] = (doc, refused[doc.id]["reason"])
+            continue
+        body = _tidy(await drive.export_text(doc.id))
+        reason = problem(kind, body)
+        if reason is None:
+            accepted[kind] = (doc, body)
+        else:
+            rejected[kind] = (doc, reason)
+
+    gone = sorted(set(stored) - set(newest))
+    async with _transaction(db) as conn:
+        for kind, (doc, body) in accepted.items():
+            await conn.execute(
+                """INSERT INTO opener_templates (kind, file_id, file_name, body, modified_time)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (kind) DO UPDATE
+                       SET file_id = EXCLUDED.file_id, file_name = EXCLUDED.file_name,
+                           body = EXCLUDED.body, modified_time = EXCLUDED.modified_time,
+                           synced_at = now()""",
+                kind,
+                doc.id,
+                doc.name,
+                body,
+                doc.modified_time,
+            )
+        for kind, (doc, reason) in rejected.items():
+            await conn.execute(
+                """INSERT INTO opener_template_rejections
+                       (file_id, kind, file_name, modified_time, reason)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (file_id) DO UPDATE
+                       SET kind = EXCLUDED.kind, file_name = EXCLUDED.file_name,
+                           modified_time = EXCLUDED.modified_time, reason = EXCLUDED.reason,
+                           rejected_at = CASE
+                               WHEN opener_template_rejections.reason = EXCLUDED.reason
+                                AND opener_template_rejections.modified_time
+                                    IS NOT DISTINCT FROM EXCLUDED.modified_time
+                               THEN opener_template_rejections.rejected_at
+                               ELSE now() END""",
+                doc.id,
+                kind,
+                doc.name,
+                doc.modified_time,
+                reason,
+            )
+        # Only the refusals of documents that are still the newest of their kind matter.
+        await conn.execute(
+            "DELETE FROM opener_template_rejections WHERE NOT (file_id = ANY($1::text[]))",
+            [doc.id for doc, _ in rejected.values()],
+        )
+        if gone:
+            await conn.execute("DELETE FROM opener_templates WHERE kind = ANY($1::text[])", gone)
+
+    result.updated = sorted(accepted)
+    result.rejected = {kind: reason for kind, (_, reason) in sorted(rejected.items())}
+    result.removed = gone
+    return result
+
+
+def problem(kind: str, body: str) -> str | None:
+    """Why `body` cannot be the opener template of `kind` (pt-BR), or None when it can."""
+    try:
+        writing.check_template(body)
+    except writing.TemplateError as exc:
+        return str(exc)
+    if kind in _WITHOUT_SHIFTS and writing.needs_shift(body):
+        return "o template usa um plantão, mas a campanha não tem plantão (reativação)"
+    return None
+
+
+async def template_for(
+    conn: Conn | asyncpg.Pool, kind: str, *, has_shifts: bool = True
+) -> str | None:
+    """The Drive template of campaign kind `kind`, or None (Julia writes her own opener).
+
+    With `has_shifts=False` a template that needs a shift ({plantao}, {hospital}, {data},
+    {valor}) is None too: it could not be filled.
+    """
+    body: str | None = await conn.fetchval(
+        "SELECT body FROM opener_templates WHERE kind = $1", kind
+    )
+    if body is None or has_shifts or not writing.needs_shift(body):
+        return body
+    return None
+
+
+_STORED = "SELECT kind, file_id, modified_time FROM opener_templates"
+_REFUSED = "SELECT file_id, modified_time, reason FROM opener_template_rejections"
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _recency(doc: DriveDoc) -> tuple[datetime, str]:
+    # Same modification time: the greater id wins, so every run picks the same document.
+    return (doc.modified_time or _NEVER, doc.id)
+
+
+def _same_version(row: asyncpg.Record | None, doc: DriveDoc) -> bool:
+    return (
+        row is not None
+        and row["file_id"] == doc.id
+        and doc.modified_time is not None
+        and row["modified_time"] == doc.modified_time
+    )
+
+
+def _tidy(text: str) -> str:
+    """The exported text without trailing spaces on lines and blank lines at the ends."""
+    return "\n".join(line.rstrip() for line in text.splitlines()).strip()
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@asynccontextmanager
+async def _transaction(db: Conn | asyncpg.Pool) -> AsyncIterator[Conn]:
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn, conn.transaction():
+            yield conn
+    else:
+        async with db.transaction():
+            yield db
