@@ -611,3 +611,24 @@ async def test_campaigns_and_chips_from_the_terminal(database_url: str) -> None:
     assert code == 1 and "ERROR: campanha 7 não existe" in out
     code, out = await run("campaign", "list")
     assert code == 0 and "pausada" in out and "Noturnos SP" in out
+
+
+async def test_an_offer_whose_shifts_are_all_taken_concludes_without_writing_more(
+    res: Resources, clock: FakeClock, fake: Any
+) -> None:
+    await seed_world(res.db, now=clock(), doctors=20, chips=CHIPS[:1])
+    campaign_id = await start_campaign(res, clock)
+    await run_for(res, gateway(res, clock), clock, 15)
+    reached = len(fake.evolution.sends)
+    assert 0 < reached < 20
+    await res.db.execute(
+        """UPDATE shifts SET status = 'preenchido'
+           WHERE id IN (SELECT shift_id FROM campaign_shifts WHERE campaign_id = $1)""",
+        campaign_id,
+    )
+    await run_for(res, gateway(res, clock), clock, 60)
+    progress = await repo.progress(res.db, campaign_id)
+    assert progress is not None and progress.status == "concluida"
+    # What was written before still went out; nobody new was offered a taken shift.
+    assert len(fake.evolution.sends) <= reached + 2
+    assert progress.by_status.get("cancelado", 0) >= 20 - reached - 2

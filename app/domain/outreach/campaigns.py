@@ -25,7 +25,7 @@ from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
 from app.domain.outbound import repository as sends
 from app.domain.outreach import repository as repo
-from app.domain.outreach import writing
+from app.domain.outreach import templates, writing
 from app.domain.outreach.chips import caps_for, chip_for_doctor
 from app.domain.outreach.pacing import BusinessHours, local_day_bounds
 from app.domain.outreach.repository import AnyConn, Campaign, OfferedShift, TargetToWrite
@@ -231,6 +231,12 @@ async def process(
         if campaign.autonomous and settings.PILOT_MODE:
             continue
         async with db.acquire() as conn, conn.transaction():
+            if campaign.kind == "oferta" and not await repo.campaign_shifts(
+                conn, campaign.id, now=now
+            ):
+                await _conclude(conn, campaign, now, reason="sem_plantao_aberto")
+                result.concluded.append(campaign.id)
+                continue
             added = None
             stale = campaign.targets_refreshed_at is None or (
                 now - campaign.targets_refreshed_at >= REFRESH_EVERY
@@ -245,12 +251,22 @@ async def process(
                 and not result.written
                 and not await repo.campaign_has_open_work(conn, campaign.id)
             ):
-                await repo.set_campaign_status(
-                    conn, campaign.id, "concluida", now, allowed_from=("ativa",)
-                )
+                await _conclude(conn, campaign, now, reason="todos_contatados")
                 result.concluded.append(campaign.id)
-                log.info("campaign.concluded", campaign_id=campaign.id)
     return result
+
+
+async def _conclude(conn: Conn, campaign: Campaign, now: datetime, *, reason: str) -> None:
+    """Done: every target was written to, or (an offer) its shifts are all taken; doctors
+    not yet written to are left alone."""
+    await repo.set_campaign_status(conn, campaign.id, "concluida", now, allowed_from=("ativa",))
+    await conn.execute(
+        """UPDATE campaign_targets SET status = 'cancelado', last_reason = $2
+           WHERE campaign_id = $1 AND status = 'pendente' AND outbound_send_id IS NULL""",
+        campaign.id,
+        reason,
+    )
+    log.info("campaign.concluded", campaign_id=campaign.id, reason=reason)
 
 
 async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
@@ -284,6 +300,12 @@ async def _write(
     rng: random.Random,
 ) -> list[int]:
     shifts = [brief(s) for s in await repo.campaign_shifts(conn, campaign.id, now=now)]
+    # The campaign's own template; else the Drive template of its kind; else Julia's words.
+    template = campaign.template or await templates.template_for(
+        conn, campaign.kind, has_shifts=bool(shifts)
+    )
+    if template and not shifts and writing.needs_shift(template):
+        template = None  # its shifts are gone: Julia's own words, rather than no opener
     written: list[int] = []
     for target in await repo.claim_targets(conn, campaign.id, budget):
         if await _in_live_conversation(conn, target.doctor_id, now):
@@ -296,7 +318,7 @@ async def _write(
         await conn.execute(
             "UPDATE conversations SET campaign_id = $2 WHERE id = $1", conversation.id, campaign.id
         )
-        body = await _unique_opener(conn, settings, campaign, target, shifts)
+        body = await _unique_opener(conn, settings, campaign, target, shifts, template)
         send = await sends.create(
             conn,
             key=f"campaign:{campaign.id}:{target.doctor_id}",
@@ -325,6 +347,7 @@ async def _unique_opener(
     campaign: Campaign,
     target: TargetToWrite,
     shifts: list[writing.ShiftBrief],
+    template: str | None,
 ) -> str:
     """Julia's opener for this doctor, never the same text another doctor of the campaign
     got: the variant starts from a hash of (campaign, doctor) and moves on when taken."""
@@ -334,9 +357,9 @@ async def _unique_opener(
     body = ""
     for attempt in range(20):
         variant = seed + attempt * 7919
-        if campaign.template:
+        if template:
             body = writing.from_template(
-                campaign.template,
+                template,
                 recipient,
                 shifts=shifts,
                 company=settings.NOME_EMPRESA,
