@@ -126,13 +126,15 @@ def cmd_chips(settings: Settings, args: argparse.Namespace) -> int:
             if not args.mature:
                 since = args.warmup_from or now.astimezone(resolved.tz).date()
                 warmup = datetime.combine(since, time(0), resolved.tz)
-            await admin.add_chip(
+            _, new = await admin.add_chip(
                 conn,
                 args.instance,
                 warmup_from=warmup,
                 daily_limit=args.daily_limit,
                 hourly_limit=args.hourly_limit,
             )
+            if not new:
+                print(f"{args.instance} já estava cadastrado: aquecimento mantido.")
         elif action in ("enable", "disable"):
             _, moved = await admin.set_enabled(conn, args.instance, action == "enable")
             if moved:
@@ -142,7 +144,7 @@ def cmd_chips(settings: Settings, args: argparse.Namespace) -> int:
             start = datetime.combine(since, time(0), resolved.tz) if since else None
             await admin.set_warmup(conn, args.instance, start)
         views = await admin.chip_views(conn, resolved, now=now)
-        return admin.chips_text(views)
+        return admin.chips_text(views, resolved.tz)
 
     try:
         print(run_in_transaction(settings, work))

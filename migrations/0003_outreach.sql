@@ -24,9 +24,9 @@ ALTER TABLE campaigns
 -- Follow-ups carry the message they became, like campaign targets.
 CREATE INDEX followups_conversation_idx ON followups (conversation_id);
 
--- Campaign targeting by specialty alone (no region/state filter), oldest contact first.
-CREATE INDEX doctors_specialty_contact_idx ON doctors (specialty_id, last_proactive_at NULLS FIRST, id)
-    WHERE opted_out_at IS NULL;
+-- Targeting's anti-join "already waiting for another campaign's opener", by doctor.
+CREATE INDEX campaign_targets_open_doctor_idx ON campaign_targets (doctor_id)
+    WHERE status IN ('pendente', 'adiado');
 
 -- Opener templates from Google Drive (GOOGLE_TEMPLATES_FOLDER_ID), synced hourly.
 CREATE TABLE opener_templates (
@@ -51,3 +51,42 @@ CREATE TABLE opener_template_rejections (
 );
 COMMENT ON TABLE opener_template_rejections IS
     'The newest Drive document of a kind whose text is not a usable template, and why; the kind keeps its previous template.';
+
+-- A later campaign's opener starts its own cadence in the same conversation: each step
+-- once per (conversation, campaign) instead of once per conversation for good.
+ALTER TABLE followups DROP CONSTRAINT followups_conversation_id_step_key;
+CREATE UNIQUE INDEX followups_cadence_step_idx
+    ON followups (conversation_id, (coalesce(campaign_id, 0)), step) WHERE kind = 'cadencia';
+
+-- Every decision on an outbound message, not only the latest one on outbound_sends: sent,
+-- deferred (and until when), cancelled, blocked, failed, each with its reason. Written by
+-- a trigger, so a decision taken by SQL (an operator, stop_for_doctor) is kept too.
+CREATE TABLE outbound_decisions (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    outbound_send_id bigint NOT NULL REFERENCES outbound_sends (id) ON DELETE CASCADE,
+    decided_at       timestamptz NOT NULL,
+    status           text NOT NULL,
+    reason           text,
+    not_before       timestamptz
+);
+COMMENT ON TABLE outbound_decisions IS
+    'History of the gateway''s decisions on each outbound message (outbound_sends holds the latest).';
+CREATE INDEX outbound_decisions_send_idx ON outbound_decisions (outbound_send_id);
+CREATE INDEX outbound_decisions_decided_idx ON outbound_decisions (decided_at);
+
+CREATE FUNCTION julia_record_outbound_decision() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO outbound_decisions (outbound_send_id, decided_at, status, reason, not_before)
+    VALUES (NEW.id, coalesce(NEW.decided_at, now()), NEW.status, NEW.reason,
+            CASE WHEN NEW.status = 'deferred' THEN NEW.not_before END);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER outbound_sends_decision
+    AFTER UPDATE OF status, reason, not_before, decided_at ON outbound_sends
+    FOR EACH ROW
+    WHEN (NEW.status <> 'pending'
+          AND (OLD.status, OLD.reason, OLD.not_before, OLD.decided_at)
+              IS DISTINCT FROM (NEW.status, NEW.reason, NEW.not_before, NEW.decided_at))
+    EXECUTE FUNCTION julia_record_outbound_decision();

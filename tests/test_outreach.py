@@ -141,6 +141,28 @@ async def ineligible_doctors(res: Resources, world: World, now: datetime) -> dic
     )
     await doctor(102, "another specialty", specialty_id=world.specialties["Pediatria"])
     await doctor(103, "another region", city="Campinas", region="Campinas")
+    finished = await doctor(106, "got the last follow-up 20 days ago")
+    await res.db.execute(
+        "UPDATE doctors SET last_proactive_at = $2 WHERE id = $1",
+        finished,
+        now - timedelta(days=20),
+    )
+    conversation = await res.db.fetchval(
+        """INSERT INTO conversations (doctor_id, last_message_at) VALUES ($1, $2)
+           RETURNING id""",
+        finished,
+        now - timedelta(days=20),
+    )
+    for step in (1, 2, 3):
+        await res.db.execute(
+            """INSERT INTO followups (doctor_id, conversation_id, kind, step, due_at, status,
+                                      sent_at)
+               VALUES ($1, $2, 'cadencia', $3, $4, 'enviado', $4)""",
+            finished,
+            conversation,
+            step,
+            now - timedelta(days=35 - 5 * step),
+        )
     for n, reason, control, idle in (
         (104, "in a live conversation", "julia", timedelta(hours=2)),
         (105, "under human control", "humano", timedelta(days=9)),
@@ -212,6 +234,28 @@ async def test_a_campaign_that_cannot_be_run_says_why(res: Resources, clock: Fak
     assert await res.db.fetchval("SELECT count(*) FROM campaigns") == 0
 
 
+async def test_a_campaign_by_state_reaches_only_that_state(
+    res: Resources, clock: FakeClock
+) -> None:
+    world = await seed_world(res.db, now=clock(), doctors=2)
+    clinica = world.specialties["Clínica Médica"]
+    rio = await add_doctor(res, 60, clinica, city="Rio de Janeiro", state="RJ", region="Centro")
+    async with res.db.acquire() as conn, conn.transaction():
+        campaign = await campaigns.create(
+            conn,
+            CampaignSpec(
+                name="RJ", kind="descoberta", specialties=["clinica medica"], states=["rj"]
+            ),
+            now=clock(),
+            tz=SP,
+        )
+        await campaigns.start(conn, campaign.id, now=clock())
+    targets = await res.db.fetch(
+        "SELECT doctor_id FROM campaign_targets WHERE campaign_id = $1", campaign.id
+    )
+    assert [r["doctor_id"] for r in targets] == [rio]
+
+
 # The gateway's rules ------------------------------------------------------------------------
 
 
@@ -253,6 +297,12 @@ async def test_outside_business_hours_a_message_waits_for_the_opening_and_then_g
     assert (await gw.deliver(send_id)).sent
     assert (await gw.deliver(send_id)).status == "sent"  # a second delivery sends nothing
     assert fake.evolution.texts_to(phone(1)) == ["mensagem sabado"]
+    history = await res.db.fetch(
+        """SELECT status, reason FROM outbound_decisions WHERE outbound_send_id = $1
+           ORDER BY id""",
+        send_id,
+    )
+    assert [tuple(r) for r in history] == [("deferred", "horario"), ("sent", None)]
 
 
 async def test_pause_campaign_pause_pilot_mode_and_opt_out_stop_messages_already_queued(
@@ -475,11 +525,11 @@ async def test_follow_ups_come_after_48h_and_5_days_and_stop_when_the_doctor_ans
     assert targets == {phone(1): "respondeu", phone(2): "enviado"}
 
 
-async def test_under_pilot_mode_the_cadence_waits_but_a_reminder_the_doctor_asked_for_goes(
+async def test_under_pilot_mode_an_autonomous_cadence_waits_but_a_requested_reminder_goes(
     res: Resources, outreach_settings: Settings, clock: FakeClock, fake: Any
 ) -> None:
     await seed_world(res.db, now=clock(), doctors=2, chips=CHIPS[:1])
-    await start_campaign(res, clock)
+    await start_campaign(res, clock, autonomous=True)
     gw = gateway(res, clock)
     await run_for(res, gw, clock, 30)
     pilot = gateway(res, clock)

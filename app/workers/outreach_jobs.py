@@ -59,7 +59,8 @@ async def processar_campanhas(res: Resources) -> None:
 
 
 async def processar_followups(res: Resources) -> None:
-    """Every 5 minutes: due cadence steps (not under PILOT_MODE) and requested reminders."""
+    """Every 5 minutes: due cadence steps and requested reminders (under PILOT_MODE, the
+    cadence of autonomous campaigns waits)."""
     now = datetime.now(UTC)
     written = await followups.process(res.db, res.settings, now=now, rng=random.Random())  # noqa: S311
     await enqueue_sends(res.redis, res.db, written)

@@ -162,6 +162,8 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
         return
 
     chip_id = await outreach.ensure_chip(conn, event.instance)
+    # The number a doctor first talked to becomes theirs: outreach comes from it too.
+    await outreach.assign_chip(conn, doctor.id, chip_id)
     conversation = await conversations.get_or_open(conn, doctor.id, chip_id)
 
     if event.from_me:

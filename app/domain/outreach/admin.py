@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from app.core.config import Settings
 from app.core.logging import get_logger
@@ -92,24 +93,27 @@ async def add_chip(
     warmup_from: datetime | None,
     daily_limit: int | None = None,
     hourly_limit: int | None = None,
-) -> Chip:
-    """Register an Evolution instance as a chip (or update the one registered). A new
-    number warms up from `warmup_from` (None: it is already a mature number)."""
+) -> tuple[Chip, bool]:
+    """Register an Evolution instance as a chip; a new number warms up from `warmup_from`
+    (None: an established number). A chip already registered keeps its warm-up; only the
+    limits given change. Returns the chip and whether it is new."""
     name = check_instance(instance)
     for label, value in (("limite diário", daily_limit), ("limite por hora", hourly_limit)):
         if value is not None and value < 1:
             raise ChipError(f"{label} precisa ser 1 ou mais")
-    await repo.ensure_chip(conn, name)
-    chip = await repo.update_chip(
-        conn,
-        name,
-        warmup_started_at=warmup_from,
-        daily_limit=daily_limit,
-        hourly_limit=hourly_limit,
-    )
+    existing = await repo.chip_by_instance(conn, name)
+    fields: dict[str, object] = {}
+    if existing is None:
+        await repo.ensure_chip(conn, name)
+        fields["warmup_started_at"] = warmup_from
+    if daily_limit is not None:
+        fields["daily_limit"] = daily_limit
+    if hourly_limit is not None:
+        fields["hourly_limit"] = hourly_limit
+    chip = await repo.update_chip(conn, name, **fields) if fields else existing
     assert chip is not None
-    log.info("chip.added", instance=name, warming_up=warmup_from is not None)
-    return chip
+    log.info("chip.added" if existing is None else "chip.updated", instance=name)
+    return chip, existing is None
 
 
 async def set_enabled(conn: AnyConn, instance: str, enabled: bool) -> tuple[Chip, int]:
@@ -136,16 +140,19 @@ async def set_warmup(conn: AnyConn, instance: str, since: datetime | None) -> Ch
     return chip
 
 
-def chips_text(views: list[ChipView]) -> str:
+def chips_text(views: list[ChipView], tz: ZoneInfo) -> str:
     if not views:
-        return "Nenhum chip cadastrado (com MULTI_CHIP_ENABLED desligado, só EVOLUTION_INSTANCE)."
+        return (
+            "Nenhum chip cadastrado: a prospecção sai de EVOLUTION_INSTANCE "
+            "(cadastre outros com `julia chips add`)."
+        )
     lines = [
         f"{'instância':<20} {'estado':<12} {'hoje':>9} {'por hora':>8} {'médicos':>7}  situação"
     ]
     for v in views:
         situation = "ok" if v.usable else v.why_not or "?"
         if v.benched_until:
-            situation += f" até {v.benched_until:%d/%m %H:%M}"
+            situation += f" até {v.benched_until.astimezone(tz):%d/%m %H:%M}"
         if v.warming_up:
             situation += " (aquecendo)"
         lines.append(

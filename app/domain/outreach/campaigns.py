@@ -194,10 +194,10 @@ async def refresh_targets(conn: AnyConn, campaign: Campaign, *, now: datetime) -
         filters = campaign.filters
         regions = list(filters.get("regions") or [])
         states = list(filters.get("states") or [])
-        shifts = await repo.campaign_shifts(conn, campaign.id, now=now, only_open=False)
-        if not regions:
+        if not regions and not states:
+            # No place given: where the offered shifts are.
+            shifts = await repo.campaign_shifts(conn, campaign.id, now=now, only_open=False)
             regions = sorted({s.region for s in shifts if s.region})
-        if not states:
             states = sorted({s.state for s in shifts})
         added = await repo.add_targets(
             conn,
@@ -230,30 +230,47 @@ async def process(
     for campaign in await repo.active_campaigns(db):
         if campaign.autonomous and settings.PILOT_MODE:
             continue
-        async with db.acquire() as conn, conn.transaction():
-            if campaign.kind == "oferta" and not await repo.campaign_shifts(
-                conn, campaign.id, now=now
-            ):
-                await _conclude(conn, campaign, now, reason="sem_plantao_aberto")
-                result.concluded.append(campaign.id)
-                continue
-            added = None
-            stale = campaign.targets_refreshed_at is None or (
-                now - campaign.targets_refreshed_at >= REFRESH_EVERY
+        try:
+            async with db.acquire() as conn, conn.transaction():
+                written, concluded = await _tick(conn, settings, campaign, hours, now, rng)
+        except Exception as exc:  # one broken campaign must not stop the others
+            log.error(
+                "campaign.tick_failed",
+                campaign_id=campaign.id,
+                error=f"{type(exc).__name__}: {exc}",
             )
-            if stale:
-                added = await refresh_targets(conn, campaign, now=now)
-            budget = await _budget(conn, settings, now) if hours.is_open(now) else 0
-            if budget > 0:
-                result.written.extend(await _write(conn, settings, campaign, budget, now, rng))
-            if (
-                added == 0
-                and not result.written
-                and not await repo.campaign_has_open_work(conn, campaign.id)
-            ):
-                await _conclude(conn, campaign, now, reason="todos_contatados")
-                result.concluded.append(campaign.id)
+            continue
+        # Only what the committed transaction wrote is handed to the workers.
+        result.written.extend(written)
+        if concluded:
+            result.concluded.append(campaign.id)
     return result
+
+
+async def _tick(
+    conn: Conn,
+    settings: Settings,
+    campaign: Campaign,
+    hours: BusinessHours,
+    now: datetime,
+    rng: random.Random,
+) -> tuple[list[int], bool]:
+    """One campaign's turn in the tick: (openers written, whether it concluded)."""
+    if campaign.kind == "oferta" and not await repo.campaign_shifts(conn, campaign.id, now=now):
+        await _conclude(conn, campaign, now, reason="sem_plantao_aberto")
+        return [], True
+    added = None
+    stale = campaign.targets_refreshed_at is None or (
+        now - campaign.targets_refreshed_at >= REFRESH_EVERY
+    )
+    if stale:
+        added = await refresh_targets(conn, campaign, now=now)
+    budget = await _budget(conn, settings, now) if hours.is_open(now) else 0
+    written = await _write(conn, settings, campaign, budget, now, rng) if budget > 0 else []
+    if not added and not written and not await repo.campaign_has_open_work(conn, campaign.id):
+        await _conclude(conn, campaign, now, reason="todos_contatados")
+        return written, True
+    return written, False
 
 
 async def _conclude(conn: Conn, campaign: Campaign, now: datetime, *, reason: str) -> None:
@@ -274,6 +291,8 @@ async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
     at most a couple each ahead, minus what is already waiting to go soon."""
     if settings.MULTI_CHIP_ENABLED:
         chips = await repo.list_chips(conn)
+        if not chips:
+            return AHEAD_PER_CHIP  # the first message registers EVOLUTION_INSTANCE
     else:
         chip = await repo.chip_by_instance(conn, settings.EVOLUTION_INSTANCE)
         chips = [chip] if chip is not None else []
@@ -315,8 +334,12 @@ async def _write(
         if chip is None:
             break  # no chip can take a new doctor now; the rest waits for the next tick
         conversation = await conversations.get_or_open(conn, target.doctor_id, chip.id)
+        # The conversation follows the campaign, and its replies leave from the opener's chip.
         await conn.execute(
-            "UPDATE conversations SET campaign_id = $2 WHERE id = $1", conversation.id, campaign.id
+            "UPDATE conversations SET campaign_id = $2, chip_id = $3 WHERE id = $1",
+            conversation.id,
+            campaign.id,
+            chip.id,
         )
         body = await _unique_opener(conn, settings, campaign, target, shifts, template)
         send = await sends.create(

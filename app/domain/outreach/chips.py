@@ -55,7 +55,11 @@ async def chip_for_doctor(
             doctor_id,
             assigned,
         )
-    candidates = [c for c in await repo.list_chips(conn) if c.unusable(now) is None]
+    chips = await repo.list_chips(conn)
+    if not chips:  # none registered yet: EVOLUTION_INSTANCE is the first
+        await repo.ensure_chip(conn, settings.EVOLUTION_INSTANCE)
+        chips = await repo.list_chips(conn)
+    candidates = [c for c in chips if c.unusable(now) is None]
     if not candidates:
         return None
     day_start, _ = local_day_bounds(now, settings.tz)

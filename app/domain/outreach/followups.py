@@ -52,8 +52,8 @@ async def process(
     db: asyncpg.Pool, settings: Settings, *, now: datetime, rng: random.Random
 ) -> list[int]:
     """One `processar_followups` tick: write the due follow-ups and reminders into the
-    ledger; returns the sends to hand to the workers. Under PILOT_MODE only reminders the
-    doctors asked for are written (the cadence is autonomous outreach)."""
+    ledger; returns the sends to hand to the workers. Under PILOT_MODE the cadence of
+    autonomous campaigns waits; reminders and operators' campaigns go on."""
     written: list[int] = []
     async with db.acquire() as conn, conn.transaction():
         due = await repo.claim_due_followups(
@@ -87,7 +87,7 @@ async def _write(
         key=f"followup:{followup.id}",
         kind="followup",
         proactive=True,
-        autonomous=followup.kind == "cadencia",
+        autonomous=await _autonomous(conn, followup),
         doctor_id=followup.doctor_id,
         to_phone=followup.phone,
         body=body,
@@ -99,6 +99,17 @@ async def _write(
     )
     await repo.attach_followup_send(conn, followup.id, send.id)
     return send
+
+
+async def _autonomous(conn: Conn, followup: DueFollowup) -> bool:
+    """A cadence step is autonomous outreach (PILOT_MODE holds it) unless it follows up an
+    operator's campaign; a reminder the doctor asked for never is."""
+    if followup.kind != "cadencia":
+        return False
+    if followup.campaign_id is None:
+        return True
+    campaign = await repo.get_campaign(conn, followup.campaign_id)
+    return campaign is None or campaign.autonomous
 
 
 async def _text(conn: Conn, settings: Settings, followup: DueFollowup, now: datetime) -> str:
@@ -146,7 +157,7 @@ async def after_step(
     if followup.kind != "cadencia" or followup.step is None or followup.step >= LAST_STEP:
         return
     step = followup.step + 1
-    opened = await repo.opener_sent_at(conn, followup.conversation_id) or at
+    opened = await repo.opener_sent_at(conn, followup.conversation_id, followup.campaign_id) or at
     await repo.schedule_step(
         conn,
         doctor_id=followup.doctor_id,

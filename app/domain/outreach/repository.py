@@ -65,9 +65,7 @@ async def ensure_chip(conn: AnyConn, instance: str) -> int:
 
 async def known_instance(conn: AnyConn, instance: str) -> bool:
     return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM chips WHERE instance = $1 AND enabled)", instance
-        )
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM chips WHERE instance = $1)", instance)
     )
 
 
@@ -408,28 +406,41 @@ async def open_shift_for_doctor(
 RECENT_CONTACT = timedelta(days=7)
 LIVE_CONVERSATION = timedelta(hours=72)
 
-# Shared by both target queries: nobody opted out, under human control, in a live
-# conversation, mid-cadence, or already waiting for another campaign's opener.
-_ELIGIBLE = """
+# After the last follow-up step, a doctor who never answered is left alone this long.
+SILENCE_AFTER_CADENCE = timedelta(days=60)
+
+
+def _eligible(*, campaign: str, recent: str, live: str, silence: str) -> str:
+    """Shared by both target queries: nobody opted out, contacted recently, under human
+    control, in a live conversation, mid-cadence or just past its last step, or already
+    waiting for another campaign's opener. Arguments are the query's parameters."""
+    return f"""
     d.opted_out_at IS NULL
-    AND (d.last_proactive_at IS NULL OR d.last_proactive_at < $3)
+    AND (d.last_proactive_at IS NULL OR d.last_proactive_at < {recent})
     AND NOT EXISTS (SELECT 1 FROM conversations c
                     WHERE c.doctor_id = d.id AND c.status = 'ativa'
-                      AND (c.control = 'humano' OR c.last_message_at > $4))
+                      AND (c.control = 'humano' OR c.last_message_at > {live}))
     AND NOT EXISTS (SELECT 1 FROM followups f
-                    WHERE f.doctor_id = d.id AND f.status = 'agendado' AND f.kind = 'cadencia')
+                    WHERE f.doctor_id = d.id AND f.kind = 'cadencia'
+                      AND (f.status = 'agendado'
+                           OR (f.status = 'enviado' AND f.step >= 3 AND f.sent_at > {silence})))
     AND NOT EXISTS (SELECT 1 FROM campaign_targets t JOIN campaigns k ON k.id = t.campaign_id
-                    WHERE t.doctor_id = d.id AND t.campaign_id <> $1
+                    WHERE t.doctor_id = d.id AND t.campaign_id <> {campaign}
                       AND k.status IN ('ativa', 'pausada') AND t.status IN ('pendente', 'adiado'))
 """
 
+
+# Place: in one of the states (none given: any), and in one of the regions (none given:
+# any), a doctor without a region matching by state alone. Region names repeat across
+# states ("Centro"), hence the state check with them.
 TARGET_SQL = f"""
 INSERT INTO campaign_targets (campaign_id, doctor_id)
 SELECT $1, d.id FROM doctors d
 WHERE d.specialty_id = ANY($2::bigint[])
+  AND (cardinality($6::text[]) = 0 OR d.state = ANY($6::text[]))
   AND (cardinality($5::text[]) = 0 OR d.region = ANY($5::text[])
-       OR (d.region IS NULL AND d.state = ANY($6::text[])))
-  AND {_ELIGIBLE}
+       OR (d.region IS NULL AND cardinality($6::text[]) > 0))
+  AND {_eligible(campaign="$1", recent="$3", live="$4", silence="$8")}
 ORDER BY d.last_proactive_at NULLS FIRST, d.id
 LIMIT $7
 ON CONFLICT (campaign_id, doctor_id) DO NOTHING
@@ -439,7 +450,7 @@ REACTIVATION_SQL = f"""
 INSERT INTO campaign_targets (campaign_id, doctor_id)
 SELECT $1, d.id FROM doctors d
 WHERE d.last_inbound_at < $2
-  AND {_ELIGIBLE}
+  AND {_eligible(campaign="$1", recent="$3", live="$4", silence="$6")}
 ORDER BY d.last_inbound_at, d.id
 LIMIT $5
 ON CONFLICT (campaign_id, doctor_id) DO NOTHING
@@ -467,6 +478,7 @@ async def add_targets(
         regions,
         states,
         limit,
+        now - SILENCE_AFTER_CADENCE,
     )
     return int(status.split()[-1])
 
@@ -477,7 +489,13 @@ async def add_reactivation_targets(
     """Doctors who talked to Julia before and have been silent (and not contacted) since
     `silent_since`."""
     status: str = await conn.execute(
-        REACTIVATION_SQL, campaign_id, silent_since, silent_since, now - LIVE_CONVERSATION, limit
+        REACTIVATION_SQL,
+        campaign_id,
+        silent_since,
+        silent_since,
+        now - LIVE_CONVERSATION,
+        limit,
+        now - SILENCE_AFTER_CADENCE,
     )
     return int(status.split()[-1])
 
@@ -661,11 +679,13 @@ async def schedule_step(
     step: int,
     due_at: datetime,
 ) -> int | None:
-    """A cadence step; a step already scheduled for the conversation is left alone."""
+    """A cadence step; a step already scheduled for the conversation and campaign is left
+    alone."""
     followup_id: int | None = await conn.fetchval(
         """INSERT INTO followups (doctor_id, conversation_id, campaign_id, kind, step, due_at)
            VALUES ($1, $2, $3, 'cadencia', $4, $5)
-           ON CONFLICT (conversation_id, step) DO NOTHING
+           ON CONFLICT (conversation_id, (coalesce(campaign_id, 0)), step)
+               WHERE kind = 'cadencia' DO NOTHING
            RETURNING id""",
         doctor_id,
         conversation_id,
@@ -703,7 +723,9 @@ async def claim_due_followups(
                 JOIN conversations c ON c.id = f.conversation_id
                 LEFT JOIN specialties sp ON sp.id = d.specialty_id
            WHERE f.status = 'agendado' AND f.due_at <= $1 AND f.outbound_send_id IS NULL
-             AND ($2 OR f.kind = 'lembrete')
+             AND ($2 OR f.kind = 'lembrete'
+                  OR NOT coalesce((SELECT autonomous FROM campaigns WHERE id = f.campaign_id),
+                                  true))
            ORDER BY f.due_at
            LIMIT $3
            FOR UPDATE OF f SKIP LOCKED""",
@@ -757,13 +779,17 @@ async def mark_followup_sent(conn: AnyConn, followup_id: int, at: datetime) -> N
     )
 
 
-async def opener_sent_at(conn: AnyConn, conversation_id: int) -> datetime | None:
-    """When the conversation's campaign opener went out (the cadence counts from it)."""
+async def opener_sent_at(
+    conn: AnyConn, conversation_id: int, campaign_id: int | None
+) -> datetime | None:
+    """When the campaign's opener in this conversation went out (its cadence counts from
+    it)."""
     at: datetime | None = await conn.fetchval(
-        """SELECT min(sent_at) FROM outbound_sends
+        """SELECT max(sent_at) FROM outbound_sends
            WHERE conversation_id = $1 AND kind IN ('campaign', 'reactivation')
-             AND status = 'sent'""",
+             AND status = 'sent' AND campaign_id IS NOT DISTINCT FROM $2""",
         conversation_id,
+        campaign_id,
     )
     return at
 
