@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -68,7 +69,12 @@ async def seed(settings: Settings) -> dict[str, int]:
         ana, bruno, carla = (
             doctors[f"55{n}"] for n in ("11987650001", "11987650002", "19987650003")
         )
-        base = datetime.now(UTC) - timedelta(hours=3)
+        # Three hours ago, but never before today's start in São Paulo (metrics/today).
+        now = datetime.now(UTC)
+        today = now.astimezone(ZoneInfo("America/Sao_Paulo")).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        base = max(now - timedelta(hours=3), today)
         ids: dict[str, int] = {"ana": ana, "bruno": bruno, "carla": carla}
         ids["ana_conv"] = await conn.fetchval(
             """INSERT INTO conversations (doctor_id, last_message_at)
