@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from app.core.config import Settings
 from app.core.resources import Resources, open_resources
 from app.domain.outbound.gateway import Gateway
-from app.domain.outreach import campaigns, dispatch, templates
+from app.domain.outreach import campaigns, dispatch, templates, writing
 from app.domain.outreach.campaigns import CampaignSpec
 from app.integrations.google_drive import GoogleDrive
 from app.integrations.protocols import DriveError
@@ -226,8 +226,10 @@ async def test_a_campaign_template_wins_and_a_shift_template_needs_shifts(
     fake.drive.add_doc(FOLDER, "Descoberta", "Oi {nome}! Aqui é a Julia, da {empresa}.")
     await templates.sync(res.db, drive, FOLDER)
     # Without open shifts, a template that quotes one cannot be filled: Julia's words.
-    assert await templates.template_for(res.db, "oferta", has_shifts=False) is None
-    assert await templates.template_for(res.db, "descoberta", has_shifts=False) is not None
+    oferta = await templates.template_for(res.db, "oferta")
+    assert oferta is not None and writing.needs_shift(oferta)
+    descoberta = await templates.template_for(res.db, "descoberta")
+    assert descoberta is not None and not writing.needs_shift(descoberta)
 
     clock = FakeClock(WEDNESDAY_10H)
     world = await seed_world(res.db, now=clock(), chips=("chip-a",))

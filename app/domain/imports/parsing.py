@@ -15,13 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
+from app.core.text import fold, strip_accents
 from app.domain.doctors.phones import canonical_brazil, normalize_phone
 
 Kind = Literal["doctors", "hospitals", "shifts"]
@@ -221,19 +221,12 @@ UFS = frozenset(_STATE_NAMES.values())
 # ---------------------------------------------------------------------------------------
 
 
-def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def normalize_key(text: str) -> str:
-    """The Python twin of SQL `julia_normalize`: no accents, lower case, single spaces."""
-    return " ".join(_strip_accents(text).lower().split())
+normalize_key = fold  # the Python twin of SQL `julia_normalize`
 
 
 def header_key(text: str) -> str:
     """A header cell as the alias tables spell it: "Observação Valor" -> "observacao_valor"."""
-    return re.sub(r"[^a-z0-9]+", "_", _strip_accents(text).lower()).strip("_")
+    return re.sub(r"[^a-z0-9]+", "_", strip_accents(text).lower()).strip("_")
 
 
 def parse_uf(raw: str) -> str | None:

@@ -104,7 +104,7 @@ class Gateway:
             return Outcome(row.id, row.status, row.reason or "ja_decidido")
         now = self._clock()
         if row.status == "pending" and row.attempts > 0:
-            if row.proactive and await self._in_flight(row.id, now):
+            if row.proactive and row.decided_at and now - row.decided_at < IN_FLIGHT:
                 return Outcome(row.id, "pending", "em_envio")
             # A process died between claiming this send and recording its result.
             return await self._decide(row, _Decision("failed", "resultado_incerto"), now)
@@ -216,12 +216,6 @@ class Gateway:
         if not self._hours.is_open(retry_at):
             retry_at = self._after_opening(retry_at)
         return row, _Decision("deferred", admission.rule, retry_at)
-
-    async def _in_flight(self, send_id: int, now: datetime) -> bool:
-        claimed_at: datetime | None = await self._db.fetchval(
-            "SELECT decided_at FROM outbound_sends WHERE id = $1", send_id
-        )
-        return claimed_at is not None and now - claimed_at < IN_FLIGHT
 
     def _after_opening(self, moment: datetime) -> datetime:
         return self._hours.next_open(moment) + opening_jitter(self._rng)

@@ -32,11 +32,13 @@ class OutboundSend:
     autonomous: bool
     campaign_id: int | None
     not_before: datetime
+    decided_at: datetime | None  # the latest decision, or the claim of a send in progress
+    sent_at: datetime | None
 
 
 _COLUMNS = """id, idempotency_key, kind, proactive, doctor_id, to_phone, conversation_id,
               turn_id, chip_id, instance, body, status, reason, attempts, provider_message_id,
-              autonomous, campaign_id, not_before"""
+              autonomous, campaign_id, not_before, decided_at, sent_at"""
 
 
 def _send(row: asyncpg.Record) -> OutboundSend:

@@ -323,9 +323,7 @@ async def _write(
 ) -> list[int]:
     shifts = [brief(s) for s in await repo.campaign_shifts(conn, campaign.id, now=now)]
     # The campaign's own template; else the Drive template of its kind; else Julia's words.
-    template = campaign.template or await templates.template_for(
-        conn, campaign.kind, has_shifts=bool(shifts)
-    )
+    template = campaign.template or await templates.template_for(conn, campaign.kind)
     if template and not shifts and writing.needs_shift(template):
         template = None  # its shifts are gone: Julia's own words, rather than no opener
     written: list[int] = []

@@ -9,7 +9,7 @@ each decision, `settle` moves the campaign target or the follow-up along.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from app.core.db import Conn
 from app.core.logging import get_logger
@@ -56,11 +56,9 @@ async def settle(conn: Conn, send_id: int, *, doctor_gap: timedelta) -> None:
     send = await sends.get(conn, send_id)
     if send is None or not send.proactive:
         return
-    at = await conn.fetchval(
-        "SELECT coalesce(sent_at, decided_at, now()) FROM outbound_sends WHERE id = $1", send_id
-    )
-    if send.status in ("pending",):
+    if send.status == "pending":
         return  # not decided yet (or its outcome is unknown)
+    at = send.sent_at or send.decided_at or datetime.now(UTC)
     target_id = await repo.target_of_send(conn, send_id)
     if target_id is not None:
         await repo.set_target(

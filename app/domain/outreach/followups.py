@@ -57,7 +57,7 @@ async def process(
     written: list[int] = []
     async with db.acquire() as conn, conn.transaction():
         due = await repo.claim_due_followups(
-            conn, now, include_cadence=not settings.PILOT_MODE, limit=BATCH
+            conn, now, include_autonomous=not settings.PILOT_MODE, limit=BATCH
         )
         for followup in due:
             send = await _write(conn, settings, followup, now)
@@ -87,7 +87,7 @@ async def _write(
         key=f"followup:{followup.id}",
         kind="followup",
         proactive=True,
-        autonomous=await _autonomous(conn, followup),
+        autonomous=followup.autonomous,
         doctor_id=followup.doctor_id,
         to_phone=followup.phone,
         body=body,
@@ -99,17 +99,6 @@ async def _write(
     )
     await repo.attach_followup_send(conn, followup.id, send.id)
     return send
-
-
-async def _autonomous(conn: Conn, followup: DueFollowup) -> bool:
-    """A cadence step is autonomous outreach (PILOT_MODE holds it) unless it follows up an
-    operator's campaign; a reminder the doctor asked for never is."""
-    if followup.kind != "cadencia":
-        return False
-    if followup.campaign_id is None:
-        return True
-    campaign = await repo.get_campaign(conn, followup.campaign_id)
-    return campaign is None or campaign.autonomous
 
 
 async def _text(conn: Conn, settings: Settings, followup: DueFollowup, now: datetime) -> str:

@@ -714,27 +714,28 @@ class DueFollowup:
     specialty: str | None
     city: str | None
     chip_id: int | None
+    autonomous: bool  # a cadence step of an autonomous campaign (or of none)
 
 
 async def claim_due_followups(
-    conn: Conn, now: datetime, *, include_cadence: bool, limit: int
+    conn: Conn, now: datetime, *, include_autonomous: bool, limit: int
 ) -> list[DueFollowup]:
     rows = await conn.fetch(
         """SELECT f.id, f.kind, f.step, f.doctor_id, f.conversation_id, f.campaign_id, f.note,
                   d.phone, d.name, sp.name AS specialty, d.city,
-                  coalesce(c.chip_id, d.assigned_chip_id) AS chip_id
+                  coalesce(c.chip_id, d.assigned_chip_id) AS chip_id,
+                  f.kind = 'cadencia' AND coalesce(k.autonomous, true) AS autonomous
            FROM followups f JOIN doctors d ON d.id = f.doctor_id
                 JOIN conversations c ON c.id = f.conversation_id
+                LEFT JOIN campaigns k ON k.id = f.campaign_id
                 LEFT JOIN specialties sp ON sp.id = d.specialty_id
            WHERE f.status = 'agendado' AND f.due_at <= $1 AND f.outbound_send_id IS NULL
-             AND ($2 OR f.kind = 'lembrete'
-                  OR NOT coalesce((SELECT autonomous FROM campaigns WHERE id = f.campaign_id),
-                                  true))
+             AND ($2 OR NOT (f.kind = 'cadencia' AND coalesce(k.autonomous, true)))
            ORDER BY f.due_at
            LIMIT $3
            FOR UPDATE OF f SKIP LOCKED""",
         now,
-        include_cadence,
+        include_autonomous,
         limit,
     )
     return [DueFollowup(**dict(r.items())) for r in rows]

@@ -14,15 +14,13 @@ templates stay exactly as they were.
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
 
-from app.core.db import Conn
+from app.core.db import Conn, transaction
+from app.core.text import fold
 from app.domain.outreach import writing
 from app.integrations.protocols import DocumentFolder, DriveDoc
 
@@ -49,11 +47,11 @@ class SyncResult:
 def kinds_named(title: str) -> list[str]:
     """The campaign kinds a document title names, case and accents aside:
     "Oferta - dezembro" -> ["oferta"], "REATIVAÇÃO" -> ["reativacao"]."""
-    folded = _fold(title)
+    folded = fold(title)
     return [kind for kind in KINDS if kind in folded]
 
 
-async def sync(db: Conn | asyncpg.Pool, drive: DocumentFolder, folder_id: str) -> SyncResult:
+async def sync(db: asyncpg.Pool, drive: DocumentFolder, folder_id: str) -> SyncResult:
     """Bring `opener_templates` in line with the Google Docs of `folder_id`.
 
     Per kind, the most recently modified document wins; it is exported only when it is not
@@ -90,7 +88,7 @@ async def sync(db: Conn | asyncpg.Pool, drive: DocumentFolder, folder_id: str) -
             rejected[kind] = (doc, reason)
 
     gone = sorted(set(stored) - set(newest))
-    async with _transaction(db) as conn:
+    async with transaction(db) as conn:
         for kind, (doc, body) in accepted.items():
             await conn.execute(
                 """INSERT INTO opener_templates (kind, file_id, file_name, body, modified_time)
@@ -150,20 +148,12 @@ def problem(kind: str, body: str) -> str | None:
     return None
 
 
-async def template_for(
-    conn: Conn | asyncpg.Pool, kind: str, *, has_shifts: bool = True
-) -> str | None:
-    """The Drive template of campaign kind `kind`, or None (Julia writes her own opener).
-
-    With `has_shifts=False` a template that needs a shift ({plantao}, {hospital}, {data},
-    {valor}) is None too: it could not be filled.
-    """
+async def template_for(conn: Conn | asyncpg.Pool, kind: str) -> str | None:
+    """The Drive template of campaign kind `kind`, or None (Julia writes her own opener)."""
     body: str | None = await conn.fetchval(
         "SELECT body FROM opener_templates WHERE kind = $1", kind
     )
-    if body is None or has_shifts or not writing.needs_shift(body):
-        return body
-    return None
+    return body
 
 
 _STORED = "SELECT kind, file_id, modified_time FROM opener_templates"
@@ -188,18 +178,3 @@ def _same_version(row: asyncpg.Record | None, doc: DriveDoc) -> bool:
 def _tidy(text: str) -> str:
     """The exported text without trailing spaces on lines and blank lines at the ends."""
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-@asynccontextmanager
-async def _transaction(db: Conn | asyncpg.Pool) -> AsyncIterator[Conn]:
-    if isinstance(db, asyncpg.Pool):
-        async with db.acquire() as conn, conn.transaction():
-            yield conn
-    else:
-        async with db.transaction():
-            yield db

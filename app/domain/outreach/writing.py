@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from app.core.text import fold
 from app.domain.conversations.guardrails import check_reply, money_cents
 
 DEFAULT_COMPANY: Final = "Revoluna"
@@ -515,7 +515,7 @@ def _variants(template: str) -> list[str]:
 
 
 def _placeholder_key(name: str) -> str:
-    return _fold(name).replace(" ", "")
+    return fold(name).replace(" ", "")
 
 
 def _excerpt(text: str) -> str:
@@ -569,7 +569,7 @@ def shift_line(s: ShiftBrief, tz: ZoneInfo) -> str:
     hospital = _clean(s.hospital)
     place = " ".join(p for p in (what, _place_article(hospital), hospital) if p)
     pay = _pay_text(s)
-    if _fold(pay).startswith("a combinar"):
+    if fold(pay).startswith("a combinar"):
         pay = f"valor {pay}"
     return ", ".join(p for p in (day, when, place if hospital else what, pay) if p)
 
@@ -596,7 +596,7 @@ def _from_hour(moment: datetime) -> str:
 
 
 def _place_article(place: str) -> str:
-    folded = _fold(place)
+    folded = fold(place)
     words = folded.split()
     if not words:
         return ""
@@ -605,7 +605,7 @@ def _place_article(place: str) -> str:
 
 
 def _city_phrase(city: str) -> str:
-    return f"{'no' if _fold(city) in _MASCULINE_CITIES else 'em'} {city}"
+    return f"{'no' if fold(city) in _MASCULINE_CITIES else 'em'} {city}"
 
 
 def _pay_text(s: ShiftBrief) -> str:
@@ -632,7 +632,7 @@ def _money(cents: int) -> str:
 
 
 def _shift_hook(pool: Sequence[str], s: ShiftBrief, variant: int) -> str:
-    period = _fold(s.period)
+    period = fold(s.period)
     noun = period if period in ("noturno", "diurno") else "plantão"
     city = _clean(s.city or "")
     where = f" {_city_phrase(city)}" if city else ""
@@ -689,7 +689,7 @@ def first_name(name: str | None) -> str | None:
     title: str | None = None
     words: list[str] = []
     for token in (t.strip(".,;:!?") for t in _clean(name or "").split()):
-        key = _fold(token)
+        key = fold(token)
         if not words and key.removesuffix("(a)") in _TITLES:
             # "Dr(a)." says nothing about which one: no title rather than a wrong one.
             title = None if key.endswith("(a)") else _TITLES[key]
@@ -704,9 +704,9 @@ def first_name(name: str | None) -> str | None:
                 break
             continue  # leading noise: an emoji, a stray dot
         words.append(_capitalise(token))
-        if len(words) == 2 or _fold(words[0]) not in _COMPOUND_FIRST:
+        if len(words) == 2 or fold(words[0]) not in _COMPOUND_FIRST:
             break
-    if len(words) == 2 and _fold(words[1]) not in _COMPOUND_SECOND:
+    if len(words) == 2 and fold(words[1]) not in _COMPOUND_SECOND:
         words = words[:1]
     if not words:
         return None
@@ -804,8 +804,3 @@ def _lower_words(text: str) -> str:
     return " ".join(
         word if word.isupper() and len(word) <= 4 else word.lower() for word in text.split()
     )
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
