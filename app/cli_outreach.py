@@ -8,9 +8,8 @@ prints a short report in Portuguese.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, cast
 
 from app.cli_common import CommandError, run_in_transaction
 from app.core.config import Settings
@@ -72,14 +71,8 @@ def cmd_campaign(settings: Settings, args: argparse.Namespace) -> int:
             campaign_id = campaign.id
         else:
             campaign_id = args.id
-            change: dict[str, Callable[..., Awaitable[Any]]] = {
-                "start": campaigns.start,
-                "pause": campaigns.pause,
-                "resume": campaigns.resume,
-                "cancel": campaigns.cancel,
-            }
-            if action in change:
-                await change[action](conn, campaign_id, now=now)
+            if action in campaigns.ACTIONS:
+                await campaigns.change(conn, campaign_id, cast(campaigns.Action, action), now=now)
         progress = await repo.progress(conn, campaign_id)
         if progress is None:
             raise CommandError(f"campanha {campaign_id} não existe")
@@ -93,23 +86,18 @@ def cmd_campaign(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _campaign_list(conn: Conn) -> str:
-    rows = await conn.fetch(
-        """SELECT ca.id, ca.name, ca.kind, ca.status, ca.autonomous,
-                  count(t.id) AS targets,
-                  count(t.id) FILTER (WHERE t.contacted_at IS NOT NULL) AS contacted,
-                  count(t.id) FILTER (WHERE t.responded_at IS NOT NULL) AS responded
-           FROM campaigns ca LEFT JOIN campaign_targets t ON t.campaign_id = ca.id
-           GROUP BY ca.id ORDER BY ca.id DESC LIMIT 50"""
-    )
-    if not rows:
+    from app.domain.dashboard.repository import list_campaigns
+
+    listing = await list_campaigns(conn, limit=50, offset=0)
+    if not listing.items:
         return "Nenhuma campanha. Crie uma com `julia campaign create`."
     header = f"{'id':>4}  {'status':<10} {'tipo':<11} {'alvos':>6} {'contat.':>7} {'resp.':>5}"
     lines = [header + "  nome"]
-    for r in rows:
-        name = r["name"] + (" (autônoma)" if r["autonomous"] else "")
+    for c in listing.items:
+        name = c.name + (" (autônoma)" if c.autonomous else "")
         lines.append(
-            f"{r['id']:>4}  {r['status']:<10} {r['kind']:<11} {r['targets']:>6} "
-            f"{r['contacted']:>7} {r['responded']:>5}  {name}"
+            f"{c.id:>4}  {c.status:<10} {c.kind:<11} {c.targets:>6} "
+            f"{c.contacted:>7} {c.responded:>5}  {name}"
         )
     return "\n".join(lines)
 

@@ -3,7 +3,6 @@ see the chips. Same auth as the rest of `/api/v1` (viewer reads, operator change
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -194,15 +193,6 @@ async def get_campaign(campaign_id: Id, _: ViewerDep, res: ResourcesDep) -> Prog
         return await _progress(conn, campaign_id)
 
 
-Action = Literal["start", "pause", "resume", "cancel"]
-_ACTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
-    "start": campaigns.start,
-    "pause": campaigns.pause,
-    "resume": campaigns.resume,
-    "cancel": campaigns.cancel,
-}
-
-
 @router.post(
     "/campaigns/{campaign_id}/{action}",
     summary="Start (selects the doctors), pause, resume or cancel a campaign",
@@ -211,13 +201,13 @@ _ACTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
 )
 async def change_campaign(
     campaign_id: Id,
-    action: Annotated[Action, Path()],
+    action: Annotated[campaigns.Action, Path()],
     operator: OperatorDep,
     res: ResourcesDep,
 ) -> ProgressOut:
     try:
         async with transaction(res.db) as conn:
-            await _ACTIONS[action](conn, campaign_id, now=datetime.now(UTC))
+            await campaigns.change(conn, campaign_id, action, now=datetime.now(UTC))
             out = await _progress(conn, campaign_id)
     except campaigns.CampaignError as exc:
         raise _http(exc) from exc

@@ -356,35 +356,12 @@ class Simulation:
             )
             self.warmup[instance] = warmup
             await outreach.set_chip_state(db, instance, "open")  # as connection.update would
-        async with db.acquire() as conn, conn.transaction():
-            operator = await campaigns.create(
-                conn,
-                campaigns.CampaignSpec(
-                    name=OPERATOR_CAMPAIGN,
-                    kind="oferta",
-                    specialties=["Clínica Médica"],
-                    autonomous=False,
-                    created_by="operador",
-                ),
-                now=now,
-                tz=SP,
-            )
-            autonomous = await campaigns.create(
-                conn,
-                campaigns.CampaignSpec(
-                    name=AUTONOMOUS_CAMPAIGN,
-                    kind="descoberta",
-                    specialties=["Pediatria"],
-                    autonomous=True,
-                    created_by="julia",
-                ),
-                now=now,
-                tz=SP,
-            )
-            await campaigns.start(conn, operator.id, now=now)
-            await campaigns.start(conn, autonomous.id, now=now)
-        self.operator_campaigns.add(operator.id)
-        self.autonomous_campaign = autonomous.id
+        self.operator_campaigns.add(
+            await self._start_campaign(OPERATOR_CAMPAIGN, "oferta", "Clínica Médica", now)
+        )
+        self.autonomous_campaign = await self._start_campaign(
+            AUTONOMOUS_CAMPAIGN, "descoberta", "Pediatria", now, autonomous=True
+        )
         await self._build_workers()
 
     async def _seed_world(self, db: asyncpg.Pool, now: datetime) -> None:
@@ -627,6 +604,21 @@ class Simulation:
 
     # Events ----------------------------------------------------------------------------------
 
+    async def _start_campaign(
+        self, name: str, kind: str, specialty: str, now: datetime, *, autonomous: bool = False
+    ) -> int:
+        spec = campaigns.CampaignSpec(
+            name=name,
+            kind=kind,
+            specialties=[specialty],
+            autonomous=autonomous,
+            created_by="julia" if autonomous else "operador",
+        )
+        async with self.res.db.acquire() as conn, conn.transaction():
+            campaign = await campaigns.create(conn, spec, now=now, tz=SP)
+            await campaigns.start(conn, campaign.id, now=now)
+        return campaign.id
+
     async def _autonomous_waiting(self) -> bool:
         return bool(
             await self.res.db.fetchval(
@@ -662,21 +654,9 @@ class Simulation:
             await self._set_pilot(False)
             self._end(self.pilots, now, "PILOT_MODE=false")
         if plan.second_campaign_at <= now and len(self.operator_campaigns) < 2:
-            async with self.res.db.acquire() as conn, conn.transaction():
-                second = await campaigns.create(
-                    conn,
-                    campaigns.CampaignSpec(
-                        name=SECOND_OPERATOR_CAMPAIGN,
-                        kind="oferta",
-                        specialties=["Cardiologia"],
-                        autonomous=False,
-                        created_by="operador",
-                    ),
-                    now=now,
-                    tz=SP,
-                )
-                await campaigns.start(conn, second.id, now=now)
-            self.operator_campaigns.add(second.id)
+            self.operator_campaigns.add(
+                await self._start_campaign(SECOND_OPERATOR_CAMPAIGN, "oferta", "Cardiologia", now)
+            )
             self.events.append((now, f"operador inicia '{SECOND_OPERATOR_CAMPAIGN}'"))
         if plan.import_at <= now and not self.imported:
             added = await self._add_doctors(

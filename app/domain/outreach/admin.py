@@ -53,13 +53,7 @@ def check_instance(instance: str) -> str:
 async def chip_views(conn: AnyConn, settings: Settings, *, now: datetime) -> list[ChipView]:
     day_start, _ = local_day_bounds(now, settings.tz)
     sent = await repo.sent_since(conn, day_start)
-    doctors = {
-        r["assigned_chip_id"]: r["n"]
-        for r in await conn.fetch(
-            """SELECT assigned_chip_id, count(*) AS n FROM doctors
-               WHERE assigned_chip_id IS NOT NULL GROUP BY 1"""
-        )
-    }
+    doctors = await repo.doctors_per_chip(conn)
     views = []
     for chip in await repo.list_chips(conn):
         caps = caps_for(settings, chip, now)

@@ -14,7 +14,7 @@ import random
 import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -183,6 +183,16 @@ async def cancel(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
         campaign_id,
     )
     return await _get(conn, campaign_id)
+
+
+Action = Literal["start", "pause", "resume", "cancel"]
+ACTIONS: Final = ("start", "pause", "resume", "cancel")
+
+
+async def change(conn: Conn, campaign_id: int, action: Action, *, now: datetime) -> Campaign:
+    """An operator's `start`, `pause`, `resume` or `cancel` (the CLI and the API)."""
+    steps = {"start": start, "pause": pause, "resume": resume, "cancel": cancel}
+    return await steps[action](conn, campaign_id, now=now)
 
 
 async def refresh_targets(conn: AnyConn, campaign: Campaign, *, now: datetime) -> int:

@@ -122,6 +122,15 @@ async def load_since(conn: AnyConn, since: datetime) -> dict[int, int]:
     return {r["chip_id"]: r["n"] for r in rows}
 
 
+async def doctors_per_chip(conn: AnyConn) -> dict[int, int]:
+    """How many doctors hear from each chip."""
+    rows = await conn.fetch(
+        """SELECT assigned_chip_id, count(*) AS n FROM doctors
+           WHERE assigned_chip_id IS NOT NULL GROUP BY 1"""
+    )
+    return {r["assigned_chip_id"]: r["n"] for r in rows}
+
+
 async def assign_chip(conn: AnyConn, doctor_id: int, chip_id: int) -> int:
     """Make `chip_id` the doctor's number unless another process assigned one first;
     returns the doctor's chip either way."""
