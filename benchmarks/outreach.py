@@ -53,7 +53,6 @@ CAMPAIGNS = {  # key: (kind, specialty, regions, states, days ahead or None: no 
     "state": ("oferta", "Pediatria", [], ["MG"], 14),
     "nationwide": ("descoberta", "Clínica Médica", [], [], None),
 }
-ELIGIBILITY = ("opted_out", "contacted_7d", "live_or_human", "cadence", "other_campaign")
 GATEWAY = {  # key: (label, the outcome every decision must have)
     "defer_hours": ("defer: outside business hours (22:00)", "deferred:horario"),
     "defer_paced": ("defer: chip paced, limiter refuses", "deferred:intervalo_chip"),
@@ -193,14 +192,11 @@ async def seed(conn: asyncpg.Connection, doctors: int, shifts: int, now: datetim
 
 
 async def exclusions(conn: asyncpg.Connection, now: datetime) -> dict[str, int]:
-    """Doctors each clause of repository._eligible excludes alone, in its order."""
+    """Doctors each condition of repository.eligibility excludes alone, in its order."""
     from app.domain.outreach import repository as r
 
-    text = r._eligible(campaign="0", recent="$1", live="$2", silence="$3")
-    clauses = zip(ELIGIBILITY, text.strip().split("\n    AND "), strict=True)
+    clauses = r.eligibility(campaign="0", recent="$1", live="$2", silence="$3").items()
     counts = ", ".join(f"count(*) FILTER (WHERE NOT ({sql})) AS {k}" for k, sql in clauses)
-    counts += """, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM followups f WHERE f.step >= 3
-        AND f.doctor_id = d.id AND f.status = 'enviado' AND f.sent_at > $3)) AS silence_60d"""
     windows = (r.RECENT_CONTACT, r.LIVE_CONVERSATION, r.SILENCE_AFTER_CADENCE)
     row = await conn.fetchrow(f"SELECT {counts} FROM doctors d", *(now - w for w in windows))
     return dict(row.items())

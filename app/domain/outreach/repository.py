@@ -419,25 +419,32 @@ LIVE_CONVERSATION = timedelta(hours=72)
 SILENCE_AFTER_CADENCE = timedelta(days=60)
 
 
-def _eligible(*, campaign: str, recent: str, live: str, silence: str) -> str:
-    """Shared by both target queries: nobody opted out, contacted recently, under human
-    control, in a live conversation, mid-cadence or just past its last step, or already
-    waiting for another campaign's opener. Arguments are the query's parameters."""
-    return f"""
-    d.opted_out_at IS NULL
-    AND (d.last_proactive_at IS NULL OR d.last_proactive_at < {recent})
-    AND NOT EXISTS (SELECT 1 FROM conversations c
+def eligibility(*, campaign: str, recent: str, live: str, silence: str) -> dict[str, str]:
+    """The conditions a campaign target must meet, by name, as SQL on `doctors d`: nobody
+    opted out, contacted recently, under human control or in a live conversation,
+    mid-cadence or just past its last step, or waiting for another campaign's opener.
+    Arguments are the query's parameters."""
+    return {
+        "opted_out": "d.opted_out_at IS NULL",
+        "recent_contact": f"(d.last_proactive_at IS NULL OR d.last_proactive_at < {recent})",
+        "live_or_human": f"""NOT EXISTS (SELECT 1 FROM conversations c
                     WHERE c.doctor_id = d.id AND c.status = 'ativa'
-                      AND (c.control = 'humano' OR c.last_message_at > {live}))
-    AND NOT EXISTS (SELECT 1 FROM followups f
-                    WHERE f.doctor_id = d.id AND f.status = 'agendado' AND f.kind = 'cadencia')
-    AND NOT EXISTS (SELECT 1 FROM followups f
+                      AND (c.control = 'humano' OR c.last_message_at > {live}))""",
+        "mid_cadence": """NOT EXISTS (SELECT 1 FROM followups f
+                    WHERE f.doctor_id = d.id AND f.status = 'agendado' AND f.kind = 'cadencia')""",
+        "after_cadence": f"""NOT EXISTS (SELECT 1 FROM followups f
                     WHERE f.doctor_id = d.id AND f.kind = 'cadencia' AND f.status = 'enviado'
-                      AND f.step >= 3 AND f.sent_at > {silence})
-    AND NOT EXISTS (SELECT 1 FROM campaign_targets t JOIN campaigns k ON k.id = t.campaign_id
+                      AND f.step >= 3 AND f.sent_at > {silence})""",
+        "other_campaign": f"""NOT EXISTS (SELECT 1 FROM campaign_targets t
+                    JOIN campaigns k ON k.id = t.campaign_id
                     WHERE t.doctor_id = d.id AND t.campaign_id <> {campaign}
-                      AND k.status IN ('ativa', 'pausada') AND t.status IN ('pendente', 'adiado'))
-"""
+                      AND k.status IN ('ativa', 'pausada')
+                      AND t.status IN ('pendente', 'adiado'))""",
+    }
+
+
+def _eligible(**params: str) -> str:
+    return "\n    AND ".join(eligibility(**params).values())
 
 
 # Place: in one of the states (none given: any), and in one of the regions (none given:
