@@ -60,10 +60,13 @@ def clock() -> FakeClock:
     return FakeClock(WEDNESDAY_10H)
 
 
-async def tick(res: Resources, gw: Gateway, clock: FakeClock) -> list[Outcome]:
-    """One minute of the scheduler and the workers, as the real jobs run them."""
+async def tick(
+    res: Resources, gw: Gateway, clock: FakeClock, settings: Settings | None = None
+) -> list[Outcome]:
+    """One minute of the scheduler and the workers, as the real jobs run them (the jobs
+    with `settings` when given, as the gateway was built with them)."""
     now = clock()
-    settings = gw._settings
+    settings = settings or res.settings
     rng = random.Random(now.timestamp())
     await campaigns.process(res.db, settings, now=now, rng=rng)
     await followups.process(res.db, settings, now=now, rng=rng)
@@ -79,12 +82,18 @@ async def deliver(res: Resources, gw: Gateway, send_id: int) -> Outcome:
 
 
 async def run_for(
-    res: Resources, gw: Gateway, clock: FakeClock, minutes: int, *, start: datetime | None = None
+    res: Resources,
+    gw: Gateway,
+    clock: FakeClock,
+    minutes: int,
+    *,
+    start: datetime | None = None,
+    settings: Settings | None = None,
 ) -> None:
     if start is not None:
         clock.set(start)
     for _ in range(minutes):
-        await tick(res, gw, clock)
+        await tick(res, gw, clock, settings)
         clock.advance(timedelta(minutes=1))
 
 
@@ -352,12 +361,12 @@ async def test_pause_campaign_pause_pilot_mode_and_opt_out_stop_messages_already
         await campaigns.resume(conn, by_hand, now=clock())
 
     # PILOT_MODE holds the autonomous campaign's openers; the operator's campaign goes on.
-    pilot = gateway(res, clock)
-    pilot._settings = outreach_settings.model_copy(update={"PILOT_MODE": True})
+    pilot_settings = outreach_settings.model_copy(update={"PILOT_MODE": True})
+    pilot = gateway(res, clock, settings=pilot_settings)
     for doctor in pediatras:
         assert (await deliver(res, pilot, queued[doctor])).reason == "pilot_mode"
     assert (await deliver(res, pilot, queued[b])).sent
-    held = await campaigns.process(res.db, pilot._settings, now=clock(), rng=random.Random())
+    held = await campaigns.process(res.db, pilot_settings, now=clock(), rng=random.Random())
     assert held.written == []
     assert numbers(fake) == Counter({phone(2): 1})
 
@@ -532,8 +541,8 @@ async def test_under_pilot_mode_an_autonomous_cadence_waits_but_a_requested_remi
     await start_campaign(res, clock, autonomous=True)
     gw = gateway(res, clock)
     await run_for(res, gw, clock, 30)
-    pilot = gateway(res, clock)
-    pilot._settings = outreach_settings.model_copy(update={"PILOT_MODE": True})
+    pilot_settings = outreach_settings.model_copy(update={"PILOT_MODE": True})
+    pilot = gateway(res, clock, settings=pilot_settings)
     doctor, conversation = await res.db.fetchrow(
         """SELECT doctor_id, id FROM conversations
            WHERE doctor_id = (SELECT id FROM doctors WHERE phone = $1)""",
@@ -546,7 +555,9 @@ async def test_under_pilot_mode_an_autonomous_cadence_waits_but_a_requested_remi
         due_at=WEDNESDAY_10H + timedelta(hours=49),
         note="pediu para chamar sexta",
     )
-    await run_for(res, pilot, clock, 90, start=WEDNESDAY_10H + timedelta(hours=48))
+    await run_for(
+        res, pilot, clock, 90, start=WEDNESDAY_10H + timedelta(hours=48), settings=pilot_settings
+    )
     assert numbers(fake) == Counter({phone(1): 1, phone(2): 2})
     reminders = {followups.reminder_text("Dr. Médico 2", v) for v in range(4)}
     assert fake.evolution.texts_to(phone(2))[-1] in reminders

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from app.core.config import Settings
 from app.core.resources import Resources
 from app.domain.operations.status import StatusReader
 from app.domain.outbound.gateway import Gateway
@@ -37,13 +38,16 @@ class FakeClock:
         return self.now
 
 
-def gateway(res: Resources, clock: FakeClock, *, seed: int = 7) -> Gateway:
-    """The production gateway on a fake clock, reading julia_status on every decision."""
+def gateway(
+    res: Resources, clock: FakeClock, *, seed: int = 7, settings: Settings | None = None
+) -> Gateway:
+    """The production gateway on a fake clock, reading julia_status on every decision
+    (with `settings` instead of the resources', e.g. under PILOT_MODE)."""
     return Gateway(
         db=res.db,
         sender=sender(res),
         status=StatusReader(res.db, max_age=0),
-        settings=res.settings,
+        settings=settings or res.settings,
         limiter=Limiter(res.redis, res.db),
         clock=clock,
         rng=random.Random(seed),
