@@ -381,9 +381,9 @@ async def drive(gateway: Any, ids: list[int], workers: int) -> tuple[float, Coun
 async def bench_gateway(services: common.Services, dsn: str, args: Any, now: datetime) -> dict:
     from app.core.config import load_settings
     from app.core.resources import open_resources
-    from app.domain.operations.status import StatusReader
     from app.domain.outbound.gateway import Gateway
-    from app.domain.outreach.limiter import Limiter
+    from app.domain.outbound.limiter import Limiter
+    from app.domain.outbound.status import StatusReader
     from app.workers.wiring import sender as evolution_sender
     from tests.support.fake_vendors import FakeVendors
 

@@ -20,6 +20,7 @@ import pytest
 from app.core.migrations import migrate
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY
 from app.core.resources import Resources, open_resources
+from app.domain.notices.service import notify
 from app.domain.operations import alerts
 from app.domain.operations.alerts import (
     ALERT,
@@ -40,7 +41,6 @@ from app.domain.operations.alerts import (
 )
 from app.domain.operations.alerts_repository import DailyNumbers, TurnStats
 from app.domain.operations.health import HealthReport
-from app.domain.operations.notifications import notify
 from app.workers import alert_jobs
 from app.workers.alert_jobs import alertas, alerting, verificar_saude
 from app.workers.scheduler import job_table

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from app.core.resources import Resources, open_resources
-from app.domain.conversations import turn
-from app.domain.conversations.turn import TurnServices
+from app.domain.agent import turn
+from app.domain.agent.turn import TurnServices
 from app.domain.outbound import repository as sends
 from app.workers.wiring import turn_services
 from tests.support.julia import vendor_settings

@@ -16,8 +16,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core.resources import Resources
-from app.domain.outreach.limiter import EPOCH_KEY, Admission, Limiter, Limits
-from app.domain.outreach.pacing import Caps, local_day_bounds, send_gap
+from app.domain.outbound.limiter import EPOCH_KEY, Admission, Limiter, Limits
+from app.domain.outbound.pacing import Caps, local_day_bounds, send_gap
 from tests.support.outreach import SP, WEDNESDAY_10H, FakeClock
 
 HOUR = timedelta(hours=1)

@@ -20,10 +20,10 @@ from app.api.deps import ResourcesDep
 from app.core.config import Settings
 from app.core.db import transaction
 from app.core.logging import get_logger
-from app.domain.conversations import intake
-from app.domain.conversations.inbound import WebhookError, parse_webhook
+from app.core.queue import enqueue_turn
+from app.domain.inbox import intake
+from app.domain.inbox.evolution import WebhookError, parse_webhook
 from app.domain.outreach import repository as outreach
-from app.workers.enqueue import enqueue_turn
 
 log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])

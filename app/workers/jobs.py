@@ -10,11 +10,11 @@ from arq.connections import ArqRedis
 
 from app.core.config import Settings
 from app.core.logging import get_logger
+from app.core.queue import enqueue_turn
 from app.core.resources import Resources
+from app.domain.agent import turn
 from app.domain.conversations import repository as conversations
-from app.domain.conversations import turn
 from app.domain.outbound import repository as sends
-from app.workers.enqueue import enqueue_turn
 
 log = get_logger(__name__)
 

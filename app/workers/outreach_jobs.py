@@ -16,7 +16,7 @@ from arq.connections import ArqRedis
 
 from app.core.logging import get_logger
 from app.core.resources import Resources
-from app.domain.conversations.turn import TurnServices
+from app.domain.agent.turn import TurnServices
 from app.domain.outbound import repository as sends
 from app.domain.outreach import campaigns, dispatch, followups, templates
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from app.core.circuit import CircuitBreaker
 from app.core.resources import Resources
-from app.domain.conversations.turn import TurnServices
-from app.domain.operations.status import StatusReader
+from app.domain.agent.turn import TurnServices
 from app.domain.outbound.gateway import Gateway
-from app.domain.outreach.limiter import Limiter
+from app.domain.outbound.limiter import Limiter
+from app.domain.outbound.status import StatusReader
 from app.integrations.anthropic_llm import AnthropicLLM
 from app.integrations.evolution import EvolutionSender, SandboxSender
 from app.integrations.protocols import LLM, Embedder, MessageSender, Notifier

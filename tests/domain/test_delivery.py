@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from app.domain.conversations.delivery import (
+from app.domain.agent.delivery import (
     READING_MAX,
     READING_MIN,
     TYPING_JITTER,

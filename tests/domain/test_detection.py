@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.conversations.detection import handoff_reason, is_opt_out, normalize
+from app.domain.inbox.detection import handoff_reason, is_opt_out, normalize
 
 OPT_OUT = [
     "pare",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.conversations.guardrails import (
+from app.domain.agent.guardrails import (
     Violation,
     check_reply,
     money_cents,

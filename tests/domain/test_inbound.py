@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.conversations.inbound import (
+from app.domain.inbox.evolution import (
     ConnectionEvent,
     Event,
     IgnoredEvent,

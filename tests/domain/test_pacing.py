@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core.config import ConfigError, load_settings, parse_weekdays
-from app.domain.outreach.chips import caps_for
-from app.domain.outreach.pacing import (
+from app.domain.outbound.chips import caps_for
+from app.domain.outbound.pacing import (
     BusinessHours,
     Caps,
     chip_caps,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.domain.conversations.guardrails import check_reply, money_cents
-from app.domain.conversations.prompts import (
+from app.domain.agent.guardrails import check_reply, money_cents
+from app.domain.agent.prompts import (
     BRIEFING_TITLE,
     HANDOFF_MESSAGES,
     HOLDING_MESSAGES,

@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from app.core.db import create_pool
-from app.domain.conversations import tools
-from app.domain.conversations.tools import (
+from app.domain.agent import tools
+from app.domain.agent.tools import (
     TOOL_DEFINITIONS,
     ToolContext,
     ToolOutcome,

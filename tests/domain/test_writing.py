@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from app.domain.conversations.guardrails import check_reply, money_cents
+from app.domain.agent.guardrails import check_reply, money_cents
 from app.domain.outreach.writing import (
     VARIANTS,
     Recipient,

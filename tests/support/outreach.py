@@ -12,9 +12,9 @@ import asyncpg
 
 from app.core.config import Settings
 from app.core.resources import Resources
-from app.domain.operations.status import StatusReader
 from app.domain.outbound.gateway import Gateway
-from app.domain.outreach.limiter import Limiter
+from app.domain.outbound.limiter import Limiter
+from app.domain.outbound.status import StatusReader
 from app.workers.wiring import sender
 
 SP = ZoneInfo("America/Sao_Paulo")

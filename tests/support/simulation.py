@@ -45,12 +45,12 @@ from app.core.resources import Resources
 from app.domain.conversations import repository as conversations
 from app.domain.doctors import repository as doctors_repo
 from app.domain.operations import commands
-from app.domain.operations.status import StatusReader
 from app.domain.outbound.gateway import Gateway
+from app.domain.outbound.limiter import Limiter, _chip_key, _doctor_key
+from app.domain.outbound.pacing import Caps, chip_caps
+from app.domain.outbound.status import StatusReader
 from app.domain.outreach import campaigns, dispatch, followups
 from app.domain.outreach import repository as outreach
-from app.domain.outreach.limiter import Limiter, _chip_key, _doctor_key
-from app.domain.outreach.pacing import Caps, chip_caps
 from app.integrations.evolution import EvolutionSender
 from app.integrations.protocols import MessageSender
 from tests.support.outreach import FakeClock

@@ -25,10 +25,10 @@ from redis.asyncio import Redis
 from app.core.config import Settings
 from app.core.logging import get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY
+from app.domain.notices.service import notify
 from app.domain.operations import alerts_repository as repo
 from app.domain.operations.alerts_repository import DailyNumbers, TurnStats
 from app.domain.operations.health import OK, HealthReport
-from app.domain.operations.notifications import notify
 from app.integrations.protocols import Notifier, Severity
 
 log = get_logger(__name__)

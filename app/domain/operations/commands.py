@@ -19,14 +19,15 @@ from zoneinfo import ZoneInfo
 from app.core.config import Settings
 from app.core.db import transaction
 from app.core.logging import get_logger
+from app.core.queue import enqueue_turn
 from app.core.resources import Resources
 from app.domain.conversations import repository as conversations
-from app.domain.operations import repository, status
+from app.domain.notices.service import notify
+from app.domain.operations import repository
 from app.domain.operations.metrics import daily_metrics, format_metrics
-from app.domain.operations.notifications import notify
-from app.domain.operations.status import JuliaStatus
 from app.domain.outbound import repository as sends
-from app.workers.enqueue import enqueue_turn
+from app.domain.outbound import status
+from app.domain.outbound.status import JuliaStatus
 
 log = get_logger(__name__)
 

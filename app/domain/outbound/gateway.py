@@ -29,13 +29,13 @@ from app.core.config import Settings
 from app.core.db import Conn
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
-from app.domain.operations.status import StatusReader
 from app.domain.outbound import repository as sends
+from app.domain.outbound.chips import caps_for, chip_for_doctor
+from app.domain.outbound.limiter import Limiter, Limits
+from app.domain.outbound.pacing import BusinessHours, local_day_bounds, opening_jitter, send_gap
 from app.domain.outbound.repository import OutboundSend
+from app.domain.outbound.status import StatusReader
 from app.domain.outreach import repository as outreach
-from app.domain.outreach.chips import caps_for, chip_for_doctor
-from app.domain.outreach.limiter import Limiter, Limits
-from app.domain.outreach.pacing import BusinessHours, local_day_bounds, opening_jitter, send_gap
 from app.integrations.protocols import MessageSender, SendError
 
 log = get_logger(__name__)

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from app.core.config import Settings
 from app.core.logging import get_logger
+from app.domain.outbound.chips import caps_for
+from app.domain.outbound.pacing import local_day_bounds
 from app.domain.outreach import repository as repo
-from app.domain.outreach.chips import caps_for
-from app.domain.outreach.pacing import local_day_bounds
 from app.domain.outreach.repository import AnyConn, Chip, Progress
 
 log = get_logger(__name__)

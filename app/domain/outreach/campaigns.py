@@ -24,10 +24,10 @@ from app.core.db import Conn
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
 from app.domain.outbound import repository as sends
+from app.domain.outbound.chips import caps_for, chip_for_doctor
+from app.domain.outbound.pacing import BusinessHours, local_day_bounds
 from app.domain.outreach import repository as repo
 from app.domain.outreach import templates, writing
-from app.domain.outreach.chips import caps_for, chip_for_doctor
-from app.domain.outreach.pacing import BusinessHours, local_day_bounds
 from app.domain.outreach.repository import AnyConn, Campaign, OfferedShift, TargetToWrite
 
 log = get_logger(__name__)

@@ -19,10 +19,10 @@ from app.core.config import Settings
 from app.core.db import Conn
 from app.core.logging import get_logger
 from app.domain.outbound import repository as sends
+from app.domain.outbound.chips import chip_for_doctor
 from app.domain.outbound.repository import OutboundSend
 from app.domain.outreach import campaigns, writing
 from app.domain.outreach import repository as repo
-from app.domain.outreach.chips import chip_for_doctor
 from app.domain.outreach.repository import DueFollowup
 
 log = get_logger(__name__)

@@ -14,7 +14,7 @@ that a shorter fallback wording is needed to stay within 350 characters). At mos
 emoji, in a minority of texts, chosen with `random.Random(variant)`: same inputs and
 variant, same text.
 
-Every text passes `check_reply` (app/domain/conversations/guardrails.py) when the allowed
+Every text passes `check_reply` (app/domain/agent/guardrails.py) when the allowed
 money values are the shift's own `pay_cents`, `pay_min_cents` and `pay_max_cents`: money is
 only ever quoted from those fields.
 """
@@ -30,7 +30,7 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from app.core.text import fold
-from app.domain.conversations.guardrails import check_reply, money_cents
+from app.domain.agent.guardrails import check_reply, money_cents
 
 DEFAULT_COMPANY: Final = "Revoluna"
 _MAX_CHARS: Final = 350

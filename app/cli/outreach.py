@@ -11,7 +11,7 @@ import argparse
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
 
-from app.cli_common import CommandError, run_in_transaction
+from app.cli.common import CommandError, run_in_transaction
 from app.core.config import Settings
 from app.core.db import Conn
 

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.domain.agent.tools import TOOL_DEFINITIONS, ToolOutcome
 from app.domain.conversations.repository import StoredMessage
-from app.domain.conversations.tools import TOOL_DEFINITIONS, ToolOutcome
 from app.integrations.anthropic_llm import cost_usd
 from app.integrations.protocols import LLM, Usage
 

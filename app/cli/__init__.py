@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from app.cli_common import CommandError, run_in_transaction
-from app.cli_outreach import add_parsers as add_outreach_parsers
+from app.cli.common import CommandError, run_in_transaction
+from app.cli.outreach import add_parsers as add_outreach_parsers
 from app.core import db, migrations
 from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import Conn
@@ -116,7 +116,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
-    from app.chat import ChatError, run_chat
+    from app.cli.chat import ChatError, run_chat
 
     url = args.url or f"http://127.0.0.1:{settings.PORT}"
     try:

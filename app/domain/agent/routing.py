@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.domain.conversations.detection import normalize
+from app.domain.inbox.detection import normalize
 
 # Objections and negotiation: pay, distance, doubts about the company, comparisons.
 _HARD = re.compile(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Final, Literal
 
-from app.domain.conversations.tools import TOOL_DEFINITIONS
+from app.domain.agent.tools import TOOL_DEFINITIONS
 
 Rule = Literal["ai_disclosure", "markdown", "list", "invented_value", "too_long", "empty"]
 

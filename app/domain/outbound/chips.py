@@ -11,8 +11,8 @@ from datetime import datetime
 
 from app.core.config import Settings
 from app.core.db import Conn
+from app.domain.outbound.pacing import Caps, chip_caps, local_day_bounds
 from app.domain.outreach import repository as repo
-from app.domain.outreach.pacing import Caps, chip_caps, local_day_bounds
 from app.domain.outreach.repository import AnyConn, Chip
 
 

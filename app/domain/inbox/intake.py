@@ -16,16 +16,16 @@ from typing import Any
 from app.core.db import Conn
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
-from app.domain.conversations.inbound import (
+from app.domain.doctors import repository as doctors
+from app.domain.doctors.phones import brazil_variants
+from app.domain.doctors.repository import Doctor
+from app.domain.handoff import service as handoff
+from app.domain.inbox.evolution import (
     ConnectionEvent,
     Event,
     MessageEvent,
     ReceiptEvent,
 )
-from app.domain.doctors import repository as doctors
-from app.domain.doctors.phones import brazil_variants
-from app.domain.doctors.repository import Doctor
-from app.domain.handoff import service as handoff
 from app.domain.outbound import repository as sends
 from app.domain.outreach import repository as outreach
 

@@ -34,21 +34,22 @@ from app.core.circuit import CircuitBreaker
 from app.core.config import Settings
 from app.core.lease import Lease
 from app.core.logging import get_logger
-from app.domain.conversations import agent, prompts, tools
+from app.domain.agent import loop as agent
+from app.domain.agent import prompts, tools
+from app.domain.agent.delivery import reading_delay, split_reply, typing_delay
+from app.domain.agent.guardrails import check_reply, money_cents, repair_format
+from app.domain.agent.routing import choose_model
 from app.domain.conversations import repository as repo
-from app.domain.conversations.delivery import reading_delay, split_reply, typing_delay
-from app.domain.conversations.detection import handoff_reason, is_opt_out
-from app.domain.conversations.guardrails import check_reply, money_cents, repair_format
 from app.domain.conversations.repository import Conversation, StoredMessage, TurnRecord
-from app.domain.conversations.routing import choose_model
 from app.domain.doctors import repository as doctors
 from app.domain.doctors.repository import Doctor
 from app.domain.handoff import service as handoff
+from app.domain.inbox.detection import handoff_reason, is_opt_out
 from app.domain.memory import service as memory
-from app.domain.operations.notifications import notify
-from app.domain.operations.status import StatusReader
+from app.domain.notices.service import notify
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import Gateway, Outcome
+from app.domain.outbound.status import StatusReader
 from app.domain.outreach import campaigns
 from app.domain.outreach import repository as outreach
 from app.integrations.protocols import LLM, Embedder, LLMUnavailable, Notifier, Usage
