@@ -35,6 +35,8 @@ LAYERS: dict[str, int] = {
     "app.domain.memory": 3,
     "app.domain.notices": 3,
     "app.domain.media": 3,
+    # Julia's voice: pt-BR money and pay, and the checks every text to a doctor passes.
+    "app.domain.voice": 3,
     # The one outbound gateway and what it decides with (status, chips, limiter, pacing).
     "app.domain.outbound": 4,
     "app.domain.outreach": 5,

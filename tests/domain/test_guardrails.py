@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.agent.guardrails import (
+from app.domain.voice.guardrails import (
     Violation,
     check_reply,
     money_cents,
@@ -372,3 +372,12 @@ def test_repair_of_link_and_table() -> None:
 def test_repair_leaves_plain_text_alone() -> None:
     text = "oi, tudo bem?\n\n- ok, pode ser sábado então\n\nR$ 1.800, das 19h às 7h"
     assert repair_format(text) == text
+
+
+def test_the_guardrails_know_every_tool_name() -> None:
+    """A reply naming a tool leaks the machinery; the voice keeps its own list of them."""
+    from app.domain.agent.tools import TOOL_DEFINITIONS
+    from app.domain.voice.guardrails import TOOL_NAMES
+
+    assert set(TOOL_NAMES) == {tool["name"] for tool in TOOL_DEFINITIONS}
+    assert check_reply("vou usar o reserve_shift agora", allowed_cents=set())

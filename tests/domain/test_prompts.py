@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.domain.agent.guardrails import check_reply, money_cents
 from app.domain.agent.prompts import (
     BRIEFING_TITLE,
     HANDOFF_MESSAGES,
@@ -19,6 +18,7 @@ from app.domain.agent.prompts import (
     system_blocks,
     turn_context,
 )
+from app.domain.voice.guardrails import check_reply, money_cents
 
 SP = ZoneInfo("America/Sao_Paulo")
 TOOLS = (

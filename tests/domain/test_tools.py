@@ -18,12 +18,12 @@ from app.domain.agent.tools import (
     TOOL_DEFINITIONS,
     ToolContext,
     ToolOutcome,
-    format_brl,
     pay_text,
     run_tool,
 )
 from app.domain.doctors import repository as doctors
 from app.domain.shifts import repository as shifts
+from app.domain.voice.formatting import format_brl
 from tests.domain.test_memory import FailingEmbedder, FakeEmbedder
 from tests.domain.test_shifts_repository import NOW, TZ, Seed, seed_data
 

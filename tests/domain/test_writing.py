@@ -9,7 +9,6 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from app.domain.agent.guardrails import check_reply, money_cents
 from app.domain.outreach.writing import (
     VARIANTS,
     Recipient,
@@ -22,6 +21,7 @@ from app.domain.outreach.writing import (
     opener,
     shift_line,
 )
+from app.domain.voice.guardrails import check_reply, money_cents
 
 SP = ZoneInfo("America/Sao_Paulo")
 KINDS: tuple[Literal["descoberta", "oferta", "reativacao", "manual"], ...] = (

@@ -30,6 +30,8 @@ from app.domain.memory import service as memory
 from app.domain.outreach import repository as outreach
 from app.domain.shifts import repository as shifts
 from app.domain.shifts.repository import ShiftView
+from app.domain.voice.formatting import format_brl
+from app.domain.voice.formatting import pay_text as voice_pay_text
 from app.integrations.protocols import Embedder
 
 log = get_logger(__name__)
@@ -253,27 +255,9 @@ async def run_tool(ctx: ToolContext, name: str, tool_input: dict[str, Any]) -> T
 # --- formatting (pt-BR, what the doctor will read) ---------------------------------------
 
 
-def format_brl(cents: int) -> str:
-    """R$ with Brazilian separators: 180000 -> 'R$ 1.800', 180050 -> 'R$ 1.800,50'."""
-    reais, rest = divmod(cents, 100)
-    text = f"R$ {reais:,}".replace(",", ".")
-    return f"{text},{rest:02d}" if rest else text
-
-
 def pay_text(shift: ShiftView) -> str:
-    """The published pay: fixed, a range, a floor, a ceiling or 'a combinar'."""
-    low, high = shift.pay_min_cents, shift.pay_max_cents
-    if shift.pay_cents is not None:
-        return format_brl(shift.pay_cents)
-    if low is not None and high is not None:
-        if low == high:
-            return format_brl(low)
-        return f"{format_brl(low)} a {format_brl(high)}"
-    if low is not None:
-        return f"a partir de {format_brl(low)}"
-    if high is not None:
-        return f"até {format_brl(high)}"
-    return "a combinar"
+    """The published pay of a shift (the note stays out: the model reads it separately)."""
+    return voice_pay_text(shift.pay_cents, shift.pay_min_cents, shift.pay_max_cents)
 
 
 def negotiation_ceiling_cents(shift: ShiftView) -> int | None:

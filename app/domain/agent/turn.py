@@ -37,7 +37,6 @@ from app.core.logging import get_logger
 from app.domain.agent import loop as agent
 from app.domain.agent import prompts, tools
 from app.domain.agent.delivery import reading_delay, split_reply, typing_delay
-from app.domain.agent.guardrails import check_reply, money_cents, repair_format
 from app.domain.agent.routing import choose_model
 from app.domain.conversations import repository as repo
 from app.domain.conversations.repository import Conversation, StoredMessage, TurnRecord
@@ -52,6 +51,7 @@ from app.domain.outbound.gateway import Gateway, Outcome
 from app.domain.outbound.status import StatusReader
 from app.domain.outreach import campaigns
 from app.domain.outreach import repository as outreach
+from app.domain.voice.guardrails import check_reply, money_cents, repair_format
 from app.integrations.protocols import LLM, Embedder, LLMUnavailable, Notifier, Usage
 
 log = get_logger(__name__)

@@ -656,14 +656,3 @@ def parse_shifts(text: str, *, tz: ZoneInfo) -> ParsedFile[ShiftRow]:
         lambda line, c: _shift(line, c, tz),
         lambda r: [("ref", r.external_ref)] if r.external_ref else [],
     )
-
-
-def parse_csv(
-    kind: Kind, text: str, *, tz: ZoneInfo
-) -> ParsedFile[DoctorRow] | ParsedFile[HospitalRow] | ParsedFile[ShiftRow]:
-    """Parse `text` as a CSV of `kind`; raises ImportFileError when the file is unusable."""
-    if kind == "doctors":
-        return parse_doctors(text)
-    if kind == "hospitals":
-        return parse_hospitals(text)
-    return parse_shifts(text, tz=tz)

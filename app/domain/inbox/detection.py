@@ -24,8 +24,9 @@ Opt-out rules (LGPD: an opt-out must never be missed, so ambiguity leans toward 
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Literal
+
+from app.core.text import strip_accents
 
 HandoffReason = Literal["pedido", "bot", "juridico", "negativo"]
 
@@ -36,8 +37,7 @@ _SPACES = re.compile(r"\s+")
 
 def normalize(text: str) -> str:
     """Lowercase, accents stripped, punctuation as spaces, clause breaks kept as " , "."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    plain = strip_accents(text).lower()
     plain = _CLAUSE_BREAK.sub(" , ", plain)
     plain = _NOT_WORD.sub(" ", plain)
     plain = _SPACES.sub(" ", plain).strip()

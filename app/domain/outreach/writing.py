@@ -14,7 +14,7 @@ that a shorter fallback wording is needed to stay within 350 characters). At mos
 emoji, in a minority of texts, chosen with `random.Random(variant)`: same inputs and
 variant, same text.
 
-Every text passes `check_reply` (app/domain/agent/guardrails.py) when the allowed
+Every text passes `check_reply` (app/domain/voice/guardrails.py) when the allowed
 money values are the shift's own `pay_cents`, `pay_min_cents` and `pay_max_cents`: money is
 only ever quoted from those fields.
 """
@@ -30,7 +30,8 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from app.core.text import fold
-from app.domain.agent.guardrails import check_reply, money_cents
+from app.domain.voice.formatting import pay_text
+from app.domain.voice.guardrails import check_reply, money_cents
 
 DEFAULT_COMPANY: Final = "Revoluna"
 _MAX_CHARS: Final = 350
@@ -609,26 +610,7 @@ def _city_phrase(city: str) -> str:
 
 
 def _pay_text(s: ShiftBrief) -> str:
-    """The published pay: "R$ 2.100", "R$ 1.800 a R$ 2.200", the note, or "a combinar"."""
-    if s.pay_cents is not None:
-        return _money(s.pay_cents)
-    low, high = s.pay_min_cents, s.pay_max_cents
-    if low is not None and high is not None:
-        low, high = sorted((low, high))
-        return _money(low) if low == high else f"{_money(low)} a {_money(high)}"
-    if low is not None:
-        return f"a partir de {_money(low)}"
-    if high is not None:
-        return f"até {_money(high)}"
-    return _clean(s.pay_note or "") or "a combinar"
-
-
-def _money(cents: int) -> str:
-    """ "R$ 1.800" (no cents when they are zero) or "R$ 1.800,50"."""
-    reais, rest = divmod(abs(cents), 100)
-    sign = "-" if cents < 0 else ""
-    text = f"R$ {sign}{reais:,}".replace(",", ".")
-    return f"{text},{rest:02d}" if rest else text
+    return pay_text(s.pay_cents, s.pay_min_cents, s.pay_max_cents, note=_clean(s.pay_note or ""))
 
 
 def _shift_hook(pool: Sequence[str], s: ShiftBrief, variant: int) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Final, Literal
 
-from app.domain.agent.tools import TOOL_DEFINITIONS
+from app.core.text import strip_accents
 
 Rule = Literal["ai_disclosure", "markdown", "list", "invented_value", "too_long", "empty"]
 
@@ -61,14 +61,23 @@ def check_reply(text: str, *, allowed_cents: set[int]) -> list[Violation]:
 
 def _fold(text: str) -> str:
     """Lowercase, no accents, every run of non-word characters one space."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    plain = strip_accents(text).lower()
     return " ".join(re.sub(r"[^a-z0-9_$]+", " ", plain).split())
 
 
 # AI disclosure -----------------------------------------------------------------------------
 
-_TOOL_NAMES = tuple(tool["name"] for tool in TOOL_DEFINITIONS)
+# The agent's tool names: a reply that names one leaks the machinery. Kept here (the voice
+# sits below the agent); tests/domain/test_guardrails.py checks it against the tools.
+TOOL_NAMES: Final = (
+    "search_shifts",
+    "hospital_info",
+    "reserve_shift",
+    "save_memory",
+    "update_profile",
+    "request_human",
+    "schedule_reminder",
+)
 _ART = r"(?:(?:um|uma|o|a|sua|tua|seu|teu|so|apenas|somente|tipo)\s+)*"
 _MACHINE = (
     r"(?:programa|software|sistema|algoritmo|maquina|computador|robo|bot|chatbot|ia|modelo|"
@@ -144,7 +153,7 @@ _AI_PHRASES: Final[tuple[tuple[str, str], ...]] = (
         r"programador|programadores)",
     ),
     ("prompt", r"prompts?|minhas instrucoes|minhas diretrizes"),
-    ("tool", "|".join(_TOOL_NAMES)),
+    ("tool", "|".join(TOOL_NAMES)),
     (
         "ferramenta",
         r"(?:usar|uso|chamar|chamo|chamei|acionar|acionei|usei|usando|chamando|consultar|"
@@ -439,8 +448,7 @@ def _range_end(tokens: list[str], start: int, end: int, value: Decimal) -> bool:
 
 
 def _tokens(text: str) -> list[str]:
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    plain = strip_accents(text).lower()
     return [t.replace(" ", "") for t in _TOKEN.findall(plain)]
 
 
