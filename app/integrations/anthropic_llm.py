@@ -7,6 +7,7 @@ request is made at all.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import anthropic
@@ -81,21 +82,43 @@ class AnthropicLLM:
         log.warning("llm.failed", error=type(exc).__name__, circuit_opened=opened)
 
 
-# USD per million tokens: (input, output, cache write 5 min, cache read). Public list prices.
-_PRICES: dict[str, tuple[float, float, float, float]] = {
-    "haiku-4-5": (1.0, 5.0, 1.25, 0.10),
-    "haiku-3-5": (0.80, 4.0, 1.0, 0.08),
-    "sonnet-4": (3.0, 15.0, 3.75, 0.30),
-    "opus-4-1": (15.0, 75.0, 18.75, 1.50),
-    "opus-4-5": (5.0, 25.0, 6.25, 0.50),
+# USD per million tokens: (input, output, cache write 5 min, cache read). Public list prices,
+# by family and version; a version not listed takes the newest listed one below it.
+_PRICES: dict[str, dict[tuple[int, int], tuple[float, float, float, float]]] = {
+    "haiku": {
+        (3, 0): (0.25, 1.25, 0.30, 0.03),
+        (3, 5): (0.80, 4.0, 1.0, 0.08),
+        (4, 5): (1.0, 5.0, 1.25, 0.10),
+    },
+    "sonnet": {(3, 0): (3.0, 15.0, 3.75, 0.30)},
+    "opus": {
+        (3, 0): (15.0, 75.0, 18.75, 1.50),
+        (4, 5): (5.0, 25.0, 6.25, 0.50),
+    },
 }
-_DEFAULT_PRICE = _PRICES["sonnet-4"]
+_DEFAULT_PRICE = _PRICES["sonnet"][(3, 0)]
+# Both spellings of a model id: "claude-haiku-4-5[-date]" and "claude-3-5-haiku-20241022".
+_MODEL_ID = re.compile(
+    r"(?:(?P<fam1>haiku|sonnet|opus)-(?P<v1>\d+)(?:-(?P<m1>\d{1,2})(?!\d))?)"
+    r"|(?:(?P<v2>\d+)(?:-(?P<m2>\d{1,2}))?-(?P<fam2>haiku|sonnet|opus))"
+)
+
+
+def price_of(model: str) -> tuple[float, float, float, float]:
+    """The list price of a model id; an unknown family is priced as Sonnet (the safe side)."""
+    match = _MODEL_ID.search(model.lower())
+    if match is None:
+        return _DEFAULT_PRICE
+    family = match["fam1"] or match["fam2"]
+    major = int(match["v1"] or match["v2"])
+    minor = int(match["m1"] or match["m2"] or 0)
+    listed = sorted(v for v in _PRICES[family] if v <= (major, minor))
+    return _PRICES[family][listed[-1]] if listed else _DEFAULT_PRICE
 
 
 def cost_usd(model: str, usage: Usage) -> float:
-    """List-price cost of one call; unknown models are priced as Sonnet (the safe side)."""
-    price = next((p for key, p in _PRICES.items() if key in model), _DEFAULT_PRICE)
-    per_token = [p / 1_000_000 for p in price]
+    """List-price cost of one call (see `price_of`)."""
+    per_token = [p / 1_000_000 for p in price_of(model)]
     return (
         usage.input_tokens * per_token[0]
         + usage.output_tokens * per_token[1]
