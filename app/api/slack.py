@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from slack_sdk.signature import SignatureVerifier
 
 from app.api.deps import ResourcesDep
-from app.api.webhooks import read_body
+from app.api.evolution import read_body
 from app.core.db import transaction
 from app.core.logging import get_logger
 from app.domain.operations.repository import store_slack_event
