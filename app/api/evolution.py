@@ -4,6 +4,10 @@ pattern of `app/api/inbox.py`.
 Status codes are chosen for Evolution's retry policy: it retries 5xx and timeouts, never
 400/401/403/404/422. So a body that can never be stored gets a 4xx, and a store failure a
 503 (retry later). A 2xx is answered only after the commit.
+
+Unlike the other vendors, the delivery is also applied here, in the same transaction as
+storing it (`intake.apply_delivery`: doctor, conversation, messages, takeover, outreach
+stop); that step is to move to a worker job, leaving the route to store and enqueue.
 """
 
 from __future__ import annotations
@@ -62,14 +66,17 @@ async def evolution_webhook(
     instance = str(payload.get("instance") or "")
     event_name = str(payload.get("event") or event_suffix or "")
 
+    result = intake.IntakeResult()
     async with inbox_transaction(res.db, log_as="webhook") as conn:
         if instance != settings.EVOLUTION_INSTANCE and not await outreach.known_instance(
             conn, instance
         ):
             raise HTTPException(403, "unknown Evolution instance")
-        result = await intake.record_delivery(
+        delivery = await intake.store_delivery(
             conn, payload=payload, events=events, event_name=event_name, instance=instance
         )
+        if delivery.new:
+            result = await intake.apply_delivery(conn, delivery.id, events)
 
     for conversation_id, message_id in result.turns.items():
         try:
@@ -80,8 +87,8 @@ async def evolution_webhook(
         "webhook.stored",
         webhook_event=event_name,
         stored=result.stored,
-        duplicate=result.duplicate,
+        duplicate=not delivery.new,
     )
     return JSONResponse(
-        {"status": "duplicate" if result.duplicate else "stored", "messages": result.stored}
+        {"status": "stored" if delivery.new else "duplicate", "messages": result.stored}
     )

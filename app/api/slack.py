@@ -2,8 +2,9 @@
 1, 4, 5), the pattern of `app/api/inbox.py`.
 
 Slack wants an answer within 3 s and retries otherwise (`X-Slack-Retry-Num`), so the command
-runs in the worker (`run_slack_command`); retries are deduplicated by `event_id`. A request
-without a valid v0 signature from the last 5 minutes gets 401 and nothing is stored.
+runs in the worker (`run_slack_command`); retries are deduplicated by `event_id` in
+`webhook_events`. A request without a valid v0 signature from the last 5 minutes gets 401
+and nothing is stored.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from app.api.deps import ResourcesDep
 from app.api.inbox import inbox_transaction, parse_json, read_body
 from app.core.logging import get_logger
-from app.domain.operations.repository import store_slack_event
+from app.domain.inbox.repository import store_slack_event
 
 log = get_logger(__name__)
 router = APIRouter(tags=["slack"])
@@ -72,14 +73,7 @@ async def slack_events(request: Request, res: ResourcesDep) -> Any:
         raise HTTPException(400, "event_callback without event_id or channel")
 
     async with inbox_transaction(res.db, log_as="slack") as conn:
-        new, status = await store_slack_event(
-            conn,
-            event_id=event_id,
-            text=str(event.get("text") or ""),
-            user_id=event.get("user"),
-            channel=channel,
-            thread_ts=event.get("thread_ts") or event.get("ts"),
-        )
+        new, status = await store_slack_event(conn, event_id=event_id, payload=payload)
 
     retry = request.headers.get("x-slack-retry-num")
     if status == "received":
