@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from app.core.migrations import MIGRATIONS_DIR, MigrationError, discover, migrate, pending
+from app.domain.inbox.repository import SlackEvent, claim_slack_event
 from tests.conftest import Services, create_database
 from tests.support.processes import Proc, base_env
 
@@ -95,6 +96,55 @@ async def test_an_edited_applied_migration_is_refused(services: Services, tmp_pa
         first.write_text(first.read_text() + "\n-- edited\n")
         with pytest.raises(MigrationError, match="was changed after it was applied"):
             await migrate(conn, folder)
+    finally:
+        await conn.close()
+
+
+async def test_slack_events_move_into_the_inbox(services: Services, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    before, after = [], []
+    for migration in discover():
+        (before if migration.version < 4 else after).append(migration)
+    for migration in before:
+        shutil.copy(migration.path, folder / migration.filename)
+    conn = await asyncpg.connect(await create_database(services, template=None))
+    try:
+        await migrate(conn, folder)
+        await conn.execute(
+            """INSERT INTO slack_events (event_id, command, user_id, channel, ts, status, error,
+                                         finished_at)
+               VALUES ('Ev1', '<@U0BOT> status', 'U0OP', 'C0G', '1773000000.000100', 'done',
+                       'resposta não entregue: x', now()),
+                      ('Ev2', '<@U0BOT> ajuda', 'U0OP', 'C0G', '1773000000.000200', 'received',
+                       NULL, NULL)"""
+        )
+        await conn.execute(
+            """INSERT INTO webhook_events (source, event, instance, provider_id, payload, status)
+               VALUES ('evolution', 'messages.upsert', 'Revoluna', 'k1', '{}', 'processed')"""
+        )
+        for migration in after:
+            shutil.copy(migration.path, folder / migration.filename)
+        await migrate(conn, folder)
+
+        assert await conn.fetchval("SELECT to_regclass('slack_events')") is None
+        rows = await conn.fetch(
+            """SELECT source, provider_id, status, error, finished_at IS NOT NULL AS finished
+               FROM webhook_events ORDER BY id"""
+        )
+        assert [tuple(r) for r in rows] == [
+            ("evolution", "k1", "done", None, True),
+            ("slack", "Ev1", "done", "resposta não entregue: x", True),
+            ("slack", "Ev2", "received", None, False),
+        ]
+        async with conn.transaction():
+            assert await claim_slack_event(conn, "Ev1") is None
+            assert await claim_slack_event(conn, "Ev2") == SlackEvent(
+                "Ev2", "<@U0BOT> ajuda", "U0OP", "C0G", "1773000000.000200", "received"
+            )
+        assert await conn.fetchval(
+            "SELECT relrowsecurity FROM pg_class WHERE relname = 'webhook_events'"
+        )
     finally:
         await conn.close()
 

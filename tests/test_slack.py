@@ -134,7 +134,12 @@ async def test_pause_from_slack_keeps_doctors_waiting_until_retomar(
         "PAUSADA" in p["text"] and f"<@{OPERATOR}>" in p["text"] for p in fake.slack.webhook_posts
     )
     assert await julia.count("SELECT count(*) FROM notifications WHERE kind = 'paused'") == 1
-    assert await julia.count("SELECT count(*) FROM slack_events WHERE status = 'done'") == 1
+    assert (
+        await julia.count(
+            "SELECT count(*) FROM webhook_events WHERE source = 'slack' AND status = 'done'"
+        )
+        == 1
+    )
 
     await julia.say(PHONE, "oi")
     await asyncio.sleep(2.0)
@@ -157,6 +162,25 @@ async def test_a_mention_inside_a_thread_is_answered_in_that_thread(
     assert reply["thread_ts"] == "1773000000.000100"
 
 
+async def test_the_inbox_keeps_the_mention_as_slack_sent_it_without_its_token(
+    julia: Julia, fake: Any
+) -> None:
+    payload = mention("status", thread_ts="1773000000.000200")
+    assert (await post_event(julia, payload)).status_code == 200
+    await fake.await_until(lambda: fake.slack.posted_messages)
+    row = await julia.res.db.fetchrow(
+        """SELECT event, provider_id, payload, status, finished_at FROM webhook_events
+           WHERE source = 'slack'"""
+    )
+    assert (row["event"], row["provider_id"], row["status"]) == (
+        "app_mention",
+        payload["event_id"],
+        "done",
+    )
+    assert row["finished_at"] is not None
+    assert json.loads(row["payload"]) == {k: v for k, v in payload.items() if k != "token"}
+
+
 async def test_forged_stale_and_unsigned_requests_are_refused(julia: Julia, fake: Any) -> None:
     body = json.dumps(mention("pausar julia motivo: invasor")).encode()
     cases = [
@@ -175,7 +199,7 @@ async def test_forged_stale_and_unsigned_requests_are_refused(julia: Julia, fake
     response = await julia.client.post("/slack/events", content=tampered, headers=signed(body))
     assert response.status_code == 401
     await asyncio.sleep(0.5)
-    assert await julia.count("SELECT count(*) FROM slack_events") == 0
+    assert await julia.count("SELECT count(*) FROM webhook_events WHERE source = 'slack'") == 0
     assert await statuses(julia) == [] and fake.slack.posted_messages == []
 
 
@@ -208,7 +232,7 @@ async def test_a_retried_event_is_acted_on_once(julia: Julia, fake: Any) -> None
     assert late.json() == {"status": "duplicate"}
     await asyncio.sleep(0.5)
     assert await julia.count("SELECT count(*) FROM julia_status") == 1
-    assert await julia.count("SELECT count(*) FROM slack_events") == 1
+    assert await julia.count("SELECT count(*) FROM webhook_events WHERE source = 'slack'") == 1
     assert len(fake.slack.posted_messages) == 1
     assert await julia.count("SELECT count(*) FROM notifications") == 1
 
@@ -256,7 +280,7 @@ async def test_bot_messages_and_other_events_are_ignored(julia: Julia, fake: Any
     )
     assert bad.status_code == 400
     await asyncio.sleep(0.5)
-    assert await julia.count("SELECT count(*) FROM slack_events") == 0
+    assert await julia.count("SELECT count(*) FROM webhook_events WHERE source = 'slack'") == 0
     assert fake.slack.posted_messages == []
 
 
@@ -270,7 +294,7 @@ async def test_without_a_signing_secret_the_endpoint_is_closed(
         response = await post_event(julia, mention("pausar julia motivo: x"))
         assert response.status_code == 503
         assert response.json() == {"detail": "slack not configured"}
-        assert await julia.count("SELECT count(*) FROM slack_events") == 0
+        assert await julia.count("SELECT count(*) FROM webhook_events WHERE source = 'slack'") == 0
 
 
 async def test_only_allowed_users_pause_or_resume(
@@ -342,7 +366,9 @@ async def test_a_lost_reply_is_recorded_and_the_command_still_ran(julia: Julia, 
     assert response.status_code == 200
     await fake.await_until(lambda: fake.slack.webhook_posts)
     for _ in range(50):
-        row = await julia.res.db.fetchrow("SELECT status, error FROM slack_events")
+        row = await julia.res.db.fetchrow(
+            "SELECT status, error FROM webhook_events WHERE source = 'slack'"
+        )
         if row["error"]:
             break
         await asyncio.sleep(0.1)

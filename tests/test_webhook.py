@@ -46,6 +46,8 @@ async def test_a_static_bearer_and_evolutions_jwt_are_accepted(julia: Julia) -> 
     response = await julia.post(text_message(PHONE, "tudo bem?"), token=token())
     assert response.status_code == 200
     assert await stored(julia) == (2, 2)
+    done = "SELECT count(*) FROM webhook_events WHERE status = 'done' AND finished_at IS NOT NULL"
+    assert await julia.count(done) == 2
 
 
 @pytest.mark.parametrize(

@@ -1,27 +1,25 @@
 """`POST /slack/events`: the Slack Events API. Verify, store, enqueue, answer (DESIGN rules
-1, 4, 5).
+1, 4, 5), the pattern of `app/api/inbox.py`.
 
 Slack wants an answer within 3 s and retries otherwise (`X-Slack-Retry-Num`), so the command
-runs in the worker (`run_slack_command`); retries are deduplicated by `event_id`. A request
-without a valid v0 signature from the last 5 minutes gets 401 and nothing is stored.
+runs in the worker (`run_slack_command`); retries are deduplicated by `event_id` in
+`webhook_events`. A request without a valid v0 signature from the last 5 minutes gets 401
+and nothing is stored.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import SignatureVerifier
 
 from app.api.deps import ResourcesDep
-from app.api.webhooks import read_body
-from app.core.db import transaction
+from app.api.inbox import inbox_transaction, parse_json, read_body
 from app.core.logging import get_logger
-from app.domain.operations.repository import store_slack_event
+from app.domain.inbox.repository import store_slack_event
 
 log = get_logger(__name__)
 router = APIRouter(tags=["slack"])
@@ -55,10 +53,7 @@ async def slack_events(request: Request, res: ResourcesDep) -> Any:
     if not verify(secret.get_secret_value(), raw, request.headers):
         log.warning("slack.rejected", retry=request.headers.get("x-slack-retry-num"))
         raise HTTPException(401, "invalid slack signature")
-    try:
-        payload: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, "body is not valid JSON") from exc
+    payload: Any = parse_json(raw)
     if not isinstance(payload, dict):
         raise HTTPException(400, "body is not a JSON object")
 
@@ -77,19 +72,8 @@ async def slack_events(request: Request, res: ResourcesDep) -> Any:
     if not isinstance(event_id, str) or not event_id or not isinstance(channel, str):
         raise HTTPException(400, "event_callback without event_id or channel")
 
-    try:
-        async with transaction(res.db) as conn:
-            new, status = await store_slack_event(
-                conn,
-                event_id=event_id,
-                text=str(event.get("text") or ""),
-                user_id=event.get("user"),
-                channel=channel,
-                thread_ts=event.get("thread_ts") or event.get("ts"),
-            )
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        log.error("slack.store_failed", error=type(exc).__name__)
-        return JSONResponse({"detail": "could not store the event, retry"}, status_code=503)
+    async with inbox_transaction(res.db, log_as="slack") as conn:
+        new, status = await store_slack_event(conn, event_id=event_id, payload=payload)
 
     retry = request.headers.get("x-slack-retry-num")
     if status == "received":

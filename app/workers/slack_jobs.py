@@ -6,12 +6,12 @@ from typing import Any
 
 from app.core.logging import get_logger
 from app.core.resources import Resources
-from app.domain.operations.commands import parse_command, run_command
-from app.domain.operations.repository import (
+from app.domain.inbox.repository import (
     SlackEvent,
     claim_slack_event,
     finish_slack_event,
 )
+from app.domain.operations.commands import parse_command, run_command
 from app.integrations.slack import SlackBot, SlackReplyError
 
 log = get_logger(__name__)

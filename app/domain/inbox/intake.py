@@ -1,14 +1,16 @@
-"""Storing what Evolution delivers: the edge calls this inside its transaction.
+"""What Evolution delivers, in two steps the edge runs in one transaction today.
 
-Everything is keyed so a redelivery changes nothing: the delivery itself in webhook_events,
-each message by (instance, provider id). The result says which conversations got a new
-doctor message, so the edge can enqueue their turns after commit.
+`store_delivery` is the edge's part: keep the raw delivery in the inbox (webhook_events),
+deduplicated by what it means, so a redelivery changes nothing. `apply_delivery` is the
+domain's part: doctor, chip and conversation resolution, messages, receipts, chip state,
+human takeover and stopping outreach; each message is keyed by (instance, provider id). Its
+result says which conversations got a new doctor message, so the edge can enqueue their
+turns after commit.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +22,7 @@ from app.domain.doctors import repository as doctors
 from app.domain.doctors.phones import brazil_variants
 from app.domain.doctors.repository import Doctor
 from app.domain.handoff import service as handoff
+from app.domain.inbox import repository as inbox
 from app.domain.inbox.evolution import (
     ConnectionEvent,
     Event,
@@ -34,16 +37,10 @@ log = get_logger(__name__)
 
 @dataclass
 class IntakeResult:
-    duplicate: bool = False
     stored: int = 0
     # conversation id -> newest new doctor message id: one turn job each
     turns: dict[int, int] = field(default_factory=dict)
     takeovers: list[int] = field(default_factory=list)
-
-
-def _json_safe(payload: object) -> str:
-    # Postgres jsonb rejects NUL characters; WhatsApp text can carry them.
-    return json.dumps(payload, ensure_ascii=False).replace("\\u0000", "")
 
 
 def delivery_key(instance: str, events: list[Event]) -> str | None:
@@ -64,23 +61,28 @@ def delivery_key(instance: str, events: list[Event]) -> str | None:
     )
 
 
-async def record_delivery(
+async def store_delivery(
     conn: Conn, *, payload: dict[str, Any], events: list[Event], event_name: str, instance: str
-) -> IntakeResult:
-    """Store one webhook delivery and what it means. The caller commits."""
-    result = IntakeResult()
-    stored = await conn.fetchval(
-        """INSERT INTO webhook_events (source, event, instance, provider_id, payload, status)
-           VALUES ('evolution', $1, $2, $3, $4::jsonb, 'processed')
-           ON CONFLICT (source, provider_id) DO NOTHING RETURNING id""",
-        event_name,
-        instance,
-        delivery_key(instance, events),
-        _json_safe(payload),
+) -> inbox.StoredEvent:
+    """The edge's part: keep the raw delivery in the inbox. `new` is False for a
+    redelivery, which must not be applied again. The caller commits."""
+    return await inbox.store_event(
+        conn,
+        source="evolution",
+        provider_id=delivery_key(instance, events),
+        payload=payload,
+        event=event_name,
+        instance=instance,
     )
-    if stored is None:
-        result.duplicate = True
-        return result
+
+
+async def apply_delivery(conn: Conn, delivery_id: int, events: list[Event]) -> IntakeResult:
+    """The domain's part: act on a newly stored delivery and mark it done. The caller commits.
+
+    Runs in the webhook's transaction for now; it moves to a worker job that reads the
+    stored delivery, so the edge only stores and enqueues.
+    """
+    result = IntakeResult()
     for event in events:
         if isinstance(event, MessageEvent):
             await _message(conn, event, result)
@@ -91,6 +93,7 @@ async def record_delivery(
             await conversations.update_receipt(
                 conn, event.instance, event.message_id, event.status.lower()
             )
+    await inbox.finish_event(conn, delivery_id, "done")
     return result
 
 

@@ -1,4 +1,4 @@
-"""SQL for operations: scheduler job runs, operator commands, Slack deliveries."""
+"""SQL for operations: scheduler job runs, operator commands."""
 
 from __future__ import annotations
 
@@ -97,63 +97,3 @@ async def waiting_conversations(conn: AnyConn) -> int:
            WHERE direction = 'in' AND processed_at IS NULL AND conversation_id IS NOT NULL"""
     )
     return int(value or 0)
-
-
-@dataclass(frozen=True, slots=True)
-class SlackEvent:
-    event_id: str
-    command: str | None  # the mention's text, as Slack sent it
-    user_id: str | None
-    channel: str | None
-    ts: str | None  # the thread to answer in (the mention's thread, or the mention itself)
-    status: str
-
-
-async def store_slack_event(
-    conn: AnyConn,
-    *,
-    event_id: str,
-    text: str | None,
-    user_id: str | None,
-    channel: str | None,
-    thread_ts: str | None,
-) -> tuple[bool, str]:
-    """Keep a delivery. Returns (new, status): a Slack retry finds the row already there,
-    and its status says whether the command still has to run."""
-    stored = await conn.fetchval(
-        """INSERT INTO slack_events (event_id, command, user_id, channel, ts)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
-        event_id,
-        text,
-        user_id,
-        channel,
-        thread_ts,
-    )
-    if stored is not None:
-        return True, "received"
-    current = await conn.fetchval("SELECT status FROM slack_events WHERE event_id = $1", event_id)
-    return False, str(current)
-
-
-async def claim_slack_event(conn: Conn, event_id: str) -> SlackEvent | None:
-    """Lock a not-yet-run event for the caller's transaction; None if done or being run."""
-    row = await conn.fetchrow(
-        """SELECT event_id, command, user_id, channel, ts, status FROM slack_events
-           WHERE event_id = $1 AND status = 'received'
-           FOR UPDATE SKIP LOCKED""",
-        event_id,
-    )
-    return SlackEvent(**dict(row.items())) if row else None
-
-
-async def finish_slack_event(
-    conn: AnyConn, event_id: str, status: str, error: str | None = None
-) -> None:
-    await conn.execute(
-        """UPDATE slack_events SET status = $2, error = $3, finished_at = now()
-           WHERE event_id = $1""",
-        event_id,
-        status,
-        error,
-    )

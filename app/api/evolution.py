@@ -1,24 +1,27 @@
-"""`POST /webhook/evolution`: verify, store, enqueue, answer (DESIGN rules 1, 4, 5).
+"""`POST /webhook/evolution`: verify, store, enqueue, answer (DESIGN rules 1, 4, 5), the
+pattern of `app/api/inbox.py`.
 
 Status codes are chosen for Evolution's retry policy: it retries 5xx and timeouts, never
 400/401/403/404/422. So a body that can never be stored gets a 4xx, and a store failure a
 503 (retry later). A 2xx is answered only after the commit.
+
+Unlike the other vendors, the delivery is also applied here, in the same transaction as
+storing it (`intake.apply_delivery`: doctor, conversation, messages, takeover, outreach
+stop); that step is to move to a worker job, leaving the route to store and enqueue.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
-import asyncpg
 import jwt
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ResourcesDep
+from app.api.inbox import inbox_transaction, parse_json, read_body
 from app.core.config import Settings
-from app.core.db import transaction
 from app.core.logging import get_logger
 from app.core.queue import enqueue_turn
 from app.domain.inbox import intake
@@ -27,23 +30,6 @@ from app.domain.outreach import repository as outreach
 
 log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
-
-MAX_BODY_BYTES = 1_000_000
-
-
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The raw body, refusing (413) anything over `limit` without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def authenticate(authorization: str | None, settings: Settings) -> None:
@@ -72,10 +58,7 @@ async def evolution_webhook(
     settings = res.settings
     authenticate(request.headers.get("authorization"), settings)
     raw = await read_body(request)
-    try:
-        payload: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, "body is not valid JSON") from exc
+    payload: Any = parse_json(raw)
     try:
         events = parse_webhook(payload, event_hint=event_suffix)
     except WebhookError as exc:
@@ -83,18 +66,17 @@ async def evolution_webhook(
     instance = str(payload.get("instance") or "")
     event_name = str(payload.get("event") or event_suffix or "")
 
-    try:
-        async with transaction(res.db) as conn:
-            if instance != settings.EVOLUTION_INSTANCE and not await outreach.known_instance(
-                conn, instance
-            ):
-                raise HTTPException(403, "unknown Evolution instance")
-            result = await intake.record_delivery(
-                conn, payload=payload, events=events, event_name=event_name, instance=instance
-            )
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        log.error("webhook.store_failed", error=type(exc).__name__)
-        return JSONResponse({"detail": "could not store the event, retry"}, status_code=503)
+    result = intake.IntakeResult()
+    async with inbox_transaction(res.db, log_as="webhook") as conn:
+        if instance != settings.EVOLUTION_INSTANCE and not await outreach.known_instance(
+            conn, instance
+        ):
+            raise HTTPException(403, "unknown Evolution instance")
+        delivery = await intake.store_delivery(
+            conn, payload=payload, events=events, event_name=event_name, instance=instance
+        )
+        if delivery.new:
+            result = await intake.apply_delivery(conn, delivery.id, events)
 
     for conversation_id, message_id in result.turns.items():
         try:
@@ -105,8 +87,8 @@ async def evolution_webhook(
         "webhook.stored",
         webhook_event=event_name,
         stored=result.stored,
-        duplicate=result.duplicate,
+        duplicate=not delivery.new,
     )
     return JSONResponse(
-        {"status": "duplicate" if result.duplicate else "stored", "messages": result.stored}
+        {"status": "stored" if delivery.new else "duplicate", "messages": result.stored}
     )
