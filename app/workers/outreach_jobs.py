@@ -15,6 +15,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from app.core.logging import get_logger
+from app.core.queue import enqueue_send
 from app.core.resources import Resources
 from app.domain.agent.turn import TurnServices
 from app.domain.outbound import repository as sends
@@ -43,11 +44,8 @@ async def enqueue_sends(redis: ArqRedis, db: Any, send_ids: list[int]) -> None:
     for send_id in send_ids:
         row = await sends.get(db, send_id)
         if row is not None:
-            await redis.enqueue_job(
-                "send_outbound",
-                send_id,
-                _job_id=dispatch.job_id(row.id, row.attempts, row.not_before),
-            )
+            job_id = dispatch.job_id(row.id, row.attempts, row.not_before)
+            await enqueue_send(redis, send_id, job_id)
 
 
 async def processar_campanhas(res: Resources) -> None:
@@ -80,7 +78,7 @@ async def despachar_envios(res: Resources) -> None:
     """Every 30 s: proactive messages whose moment came (deferred ones, lost jobs) go back
     to the workers. The job id names the attempt, so a message is never queued twice."""
     for send_id, job_id in await dispatch.due(res.db, datetime.now(UTC)):
-        await res.redis.enqueue_job("send_outbound", send_id, _job_id=job_id)
+        await enqueue_send(res.redis, send_id, job_id)
 
 
 async def sincronizar_modelos(res: Resources) -> str | None:
