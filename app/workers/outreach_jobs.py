@@ -85,19 +85,14 @@ async def sincronizar_modelos(res: Resources) -> str | None:
     """Hourly: the opener templates of the Google Drive folder GOOGLE_TEMPLATES_FOLDER_ID,
     one Google Doc per campaign kind. Skipped without the folder or the credentials; Drive
     failing fails the run and leaves the stored templates as they were."""
-    settings = res.settings
-    folder = settings.GOOGLE_TEMPLATES_FOLDER_ID
-    credentials = settings.GOOGLE_APPLICATION_CREDENTIALS
-    if not folder or credentials is None:
+    folder = res.settings.GOOGLE_TEMPLATES_FOLDER_ID
+    drive = res.drive if folder else None
+    if not folder or drive is None:
         return SKIPPED
-    # Imported here: the Google client libraries add ~0.15 s to every worker's start-up.
-    from app.integrations.google_drive import GoogleDrive
-
-    api_url = settings.GOOGLE_DRIVE_API_URL
-    drive = GoogleDrive(credentials, api_url=str(api_url) if api_url else None)
     try:
         result = await templates.sync(res.db, drive, folder)
     finally:
+        # The next run is an hour away: httplib2's connections would only go stale.
         await drive.aclose()
     for kind, reason in result.rejected.items():
         log.warning("templates.rejected", kind=kind, reason=reason)

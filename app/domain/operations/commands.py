@@ -169,10 +169,6 @@ async def switch(
 ) -> Switch:
     """Record the new status (always a new row, even when nothing changes: the audit trail),
     tell the managers' channel, and on resume re-enqueue the waiting conversations."""
-    # Imported here: the API imports this module for the slack_events SQL, and the wiring
-    # pulls in every vendor SDK.
-    from app.workers.wiring import notifier
-
     if target == "ativo" and not motivo:
         motivo = "Retomando operação"
     async with transaction(res.db) as conn:
@@ -190,7 +186,7 @@ async def switch(
             change = Switch(before, after, waiting=None)
     await notify(
         res.db,
-        notifier(res),
+        res.notifier,
         key="julia_status",
         kind="paused" if target == "pausado" else "resumed",
         severity="warning" if target == "pausado" else "info",
