@@ -19,13 +19,11 @@ from zoneinfo import ZoneInfo
 from app.core.config import Settings
 from app.core.db import transaction
 from app.core.logging import get_logger
-from app.core.queue import enqueue_turn
 from app.core.resources import Resources
-from app.domain.conversations import repository as conversations
+from app.domain.agent.waiting import enqueue_waiting
 from app.domain.notices.service import notify
 from app.domain.operations import repository
 from app.domain.operations.metrics import daily_metrics, format_metrics
-from app.domain.outbound import repository as sends
 from app.domain.outbound import status
 from app.domain.outbound.status import JuliaStatus
 
@@ -203,25 +201,18 @@ async def answer_waiting(res: Resources) -> int:
     every waiting message is due now, whatever its age. The turns start RESUME_DELAY_S from
     now so no process still holds the paused status in its cache.
     """
-    # "Older than an hour from now" is every waiting message, despite clock skew.
-    horizon = datetime.now(UTC) + timedelta(hours=1)
-    waiting = await conversations.unprocessed_older_than(res.db, horizon, limit=1000)
-    due = await sends.conversations_with_due_replies(res.db, limit=1000)
-    batch = uuid.uuid4().hex[:8]
-    jobs: dict[int, int | None] = {cid: None for cid in due}
-    jobs.update(dict(waiting))
-    for conversation_id, message_id in jobs.items():
-        await enqueue_turn(
-            res.redis,
-            conversation_id,
-            message_id,
-            res.settings,
-            delay=RESUME_DELAY_S,
-            job_id=f"resume:{conversation_id}:{message_id}:{batch}",
-        )
-    if jobs:
-        log.info("julia.resume_enqueued", conversations=len(jobs))
-    return len(jobs)
+    enqueued = await enqueue_waiting(
+        res,
+        # "Older than an hour from now" is every waiting message, despite clock skew.
+        older_than=datetime.now(UTC) + timedelta(hours=1),
+        delay=RESUME_DELAY_S,
+        job_prefix="resume",
+        batch=uuid.uuid4().hex[:8],
+        limit=1000,
+    )
+    if enqueued.turns:
+        log.info("julia.resume_enqueued", conversations=enqueued.turns)
+    return enqueued.turns
 
 
 def _who(by: str | None, via: str) -> str:
