@@ -24,8 +24,8 @@ from app.domain.agent.waiting import enqueue_waiting
 from app.domain.notices.service import notify
 from app.domain.operations import repository
 from app.domain.operations.metrics import daily_metrics, format_metrics
-from app.domain.outbound import status
-from app.domain.outbound.status import JuliaStatus
+from app.domain.outbound import status_repository
+from app.domain.outbound.status_repository import JuliaStatus
 
 log = get_logger(__name__)
 
@@ -170,10 +170,9 @@ async def switch(
     if target == "ativo" and not motivo:
         motivo = "Retomando operação"
     async with transaction(res.db) as conn:
-        # Two operators at once: each sees the other's row as "before".
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('julia_status'))")
-        before = await status.current(conn)
-        after = await status.record(conn, target, motivo=motivo, via=via, by=by)
+        await status_repository.lock(conn)
+        before = await status_repository.current(conn)
+        after = await status_repository.record(conn, target, motivo=motivo, via=via, by=by)
     log.info("julia.status", status=target, previous=before.status, via=via, by=by)
     change = Switch(before, after)
     if target == "ativo":
@@ -259,7 +258,7 @@ async def run_command(res: Resources, cmd: Command, *, user: str | None, via: st
             change = await switch(res, "ativo", motivo=cmd.motivo, via=via, by=user)
             return _resume_reply(change, tz)
         case "status":
-            current = await status.current(res.db)
+            current = await status_repository.current(res.db)
             waiting = await repository.waiting_conversations(res.db) if current.paused else 0
             return describe_status(current, tz, waiting=waiting)
         case "handoffs":
