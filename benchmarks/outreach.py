@@ -384,7 +384,6 @@ async def bench_gateway(services: common.Services, dsn: str, args: Any, now: dat
     from app.domain.outbound.gateway import Gateway
     from app.domain.outbound.limiter import Limiter
     from app.domain.outbound.status import StatusReader
-    from app.workers.wiring import sender as evolution_sender
     from tests.support.fake_vendors import FakeVendors
 
     await services.flush_valkey()  # the limiter starts empty and reseeds from the ledger
@@ -415,7 +414,7 @@ async def bench_gateway(services: common.Services, dsn: str, args: Any, now: dat
             gateways = {
                 key: Gateway(
                     db=res.db, status=StatusReader(res.db), settings=res.settings,
-                    sender=evolution_sender(res) if key == "send_evolution" else noop,
+                    sender=res.sender if key == "send_evolution" else noop,
                     limiter=Limiter(res.redis, res.db), clock=clocks.get(key, sending),
                     rng=random.Random(7),  # noqa: S311 - pacing jitter
                 )

@@ -44,7 +44,6 @@ from app.domain.operations.health import HealthReport
 from app.workers import alert_jobs
 from app.workers.alert_jobs import alertas, alerting, verificar_saude
 from app.workers.scheduler import job_table
-from app.workers.wiring import llm_breaker, notifier
 from tests.conftest import Services, create_database
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
@@ -269,7 +268,7 @@ def test_alert_jobs_are_scheduled(make_settings: Any) -> None:
 
 
 async def test_anthropic_outage_gives_one_alert_and_one_recovery(res: Resources, fake: Any) -> None:
-    breaker = llm_breaker(res)
+    breaker = res.breaker
     for _ in range(res.settings.LLM_CIRCUIT_THRESHOLD):
         await breaker.record_failure()
     assert await breaker.is_open()
@@ -281,7 +280,7 @@ async def test_anthropic_outage_gives_one_alert_and_one_recovery(res: Resources,
     # A turn meeting the open circuit during the outage is absorbed by the shared key.
     await notify(
         res.db,
-        notifier(res),
+        res.notifier,
         key=alerts.CIRCUIT_ALERT_KEY,
         kind="alert",
         text="circuit aberto (turno)",
@@ -309,12 +308,12 @@ async def test_anthropic_outage_gives_one_alert_and_one_recovery(res: Resources,
 async def test_turn_alerted_outage_that_ended_between_ticks_gets_its_recovery(
     res: Resources, fake: Any
 ) -> None:
-    breaker = llm_breaker(res)
+    breaker = res.breaker
     for _ in range(res.settings.LLM_CIRCUIT_THRESHOLD):
         await breaker.record_failure()
     await notify(
         res.db,
-        notifier(res),
+        res.notifier,
         key=alerts.CIRCUIT_ALERT_KEY,
         kind="alert",
         text="Circuit aberto: o Claude (Anthropic) está falhando.",
@@ -332,7 +331,7 @@ async def test_turn_alerted_outage_that_ended_between_ticks_gets_its_recovery(
 async def test_two_schedulers_at_once_send_one_alert(
     res: Resources, fake: Any, make_settings: Any
 ) -> None:
-    breaker = llm_breaker(res)
+    breaker = res.breaker
     for _ in range(res.settings.LLM_CIRCUIT_THRESHOLD):
         await breaker.record_failure()
     async with open_resources(res.settings) as other:

@@ -19,12 +19,11 @@ from slack_sdk.signature import SignatureVerifier
 from app.api.deps import ResourcesDep
 from app.api.inbox import inbox_transaction, parse_json, read_body
 from app.core.logging import get_logger
+from app.core.queue import enqueue_slack_command
 from app.domain.inbox.repository import store_slack_event
 
 log = get_logger(__name__)
 router = APIRouter(tags=["slack"])
-
-SLACK_COMMAND_JOB = "run_slack_command"
 
 
 def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -80,7 +79,7 @@ async def slack_events(request: Request, res: ResourcesDep) -> Any:
         # Also for a retry of a stored event whose job never got queued. The job id makes a
         # second enqueue of a queued job a no-op, and the job skips an event already done.
         try:
-            await res.redis.enqueue_job(SLACK_COMMAND_JOB, event_id, _job_id=f"slack:{event_id}")
+            await enqueue_slack_command(res.redis, event_id)
         except Exception as exc:
             log.error("slack.enqueue_failed", event_id=event_id, error=str(exc))
             return JSONResponse({"detail": "could not queue the command, retry"}, status_code=503)

@@ -1,4 +1,9 @@
-"""Enqueueing turn jobs: light enough for the API to import."""
+"""The job queue: every job name and the helpers that enqueue them.
+
+Light enough for the API to import (ARQ's client only). The worker registers its functions
+under these names (`app.workers.fila_worker`); jobs already queued carry them, so a name
+never changes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ from datetime import timedelta
 from arq.connections import ArqRedis
 
 from app.core.config import Settings
+
+PING = "ping"
+RUN_TURN = "run_turn"
+RUN_SLACK_COMMAND = "run_slack_command"
+SEND_OUTBOUND = "send_outbound"
 
 
 async def enqueue_turn(
@@ -21,9 +31,19 @@ async def enqueue_turn(
     """Ask for a turn after the debounce window (or `delay`)."""
     defer = settings.INBOUND_DEBOUNCE_SECONDS if delay is None else delay
     await redis.enqueue_job(
-        "run_turn",
+        RUN_TURN,
         conversation_id,
         message_id,
         _job_id=job_id or f"turn:{conversation_id}:{message_id}",
         _defer_by=timedelta(seconds=max(defer, 0)),
     )
+
+
+async def enqueue_slack_command(redis: ArqRedis, event_id: str) -> None:
+    """Run a stored Slack mention. The job id makes a second enqueue of a queued job a no-op."""
+    await redis.enqueue_job(RUN_SLACK_COMMAND, event_id, _job_id=f"slack:{event_id}")
+
+
+async def enqueue_send(redis: ArqRedis, send_id: int, job_id: str) -> None:
+    """Deliver one proactive message; `job_id` names the attempt, so it is queued once."""
+    await redis.enqueue_job(SEND_OUTBOUND, send_id, _job_id=job_id)

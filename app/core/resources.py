@@ -1,7 +1,9 @@
 """The one place where long-lived resources are built (DESIGN rule 10).
 
 The API lifespan, the worker's start-up hook and the scheduler all call `open_resources`;
-nothing is opened at import time.
+nothing is opened at import time. The vendor clients hang off `Resources`, typed by the
+protocols the domain uses (DESIGN rule 9); each is built from settings on first use, once
+per `Resources`, and is None when its settings are absent.
 """
 
 from __future__ import annotations
@@ -9,18 +11,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import asyncpg
 import httpx
 from arq.connections import ArqRedis
 
 from app.core import db, redis
+from app.core.circuit import CircuitBreaker
 from app.core.config import Settings
 from app.core.logging import get_logger
+from app.integrations.protocols import (
+    LLM,
+    DocumentFolder,
+    Embedder,
+    MessageSender,
+    Notifier,
+    SlackReplier,
+)
 
 log = get_logger(__name__)
 
 
+# The vendor modules are imported where the client is built: their SDKs cost the API (which
+# uses few of them) up to seconds of start-up, and an unconfigured vendor costs nothing.
 @dataclass
 class Resources:
     settings: Settings
@@ -28,10 +42,108 @@ class Resources:
     redis: ArqRedis
     http: httpx.AsyncClient
 
+    @cached_property
+    def sender(self) -> MessageSender:
+        """WhatsApp through Evolution; without EVOLUTION_API_URL (never in production, where
+        it is required) the sandbox outbox that `julia chat` reads."""
+        from app.integrations.evolution import EvolutionSender, SandboxSender
+
+        settings = self.settings
+        if settings.EVOLUTION_API_URL is None:
+            return SandboxSender(self.redis)
+        key = settings.EVOLUTION_API_KEY
+        api_key = key.get_secret_value() if key else ""
+        return EvolutionSender(self.http, str(settings.EVOLUTION_API_URL), api_key)
+
+    @cached_property
+    def breaker(self) -> CircuitBreaker:
+        """The Anthropic circuit; its state is in Redis, shared by every process."""
+        return CircuitBreaker(
+            self.redis,
+            "anthropic",
+            threshold=self.settings.LLM_CIRCUIT_THRESHOLD,
+            cooldown_s=self.settings.LLM_CIRCUIT_COOLDOWN_SECONDS,
+        )
+
+    @cached_property
+    def llm(self) -> LLM | None:
+        """Claude behind `breaker`; None without ANTHROPIC_API_KEY."""
+        settings = self.settings
+        if settings.ANTHROPIC_API_KEY is None:
+            return None
+        from app.integrations.anthropic_llm import AnthropicLLM
+
+        base_url = settings.ANTHROPIC_BASE_URL
+        return AnthropicLLM(
+            api_key=settings.ANTHROPIC_API_KEY.get_secret_value(),
+            base_url=str(base_url).rstrip("/") if base_url else None,
+            timeout_s=settings.LLM_TIMEOUT_SECONDS,
+            max_retries=settings.LLM_MAX_RETRIES,
+            breaker=self.breaker,
+        )
+
+    @cached_property
+    def embedder(self) -> Embedder | None:
+        """Voyage embeddings; None without VOYAGE_API_KEY."""
+        settings = self.settings
+        if settings.VOYAGE_API_KEY is None:
+            return None
+        from app.integrations.voyage import VoyageEmbedder
+
+        base_url = settings.VOYAGE_BASE_URL
+        return VoyageEmbedder(
+            settings.VOYAGE_API_KEY.get_secret_value(),
+            model=settings.VOYAGE_MODEL,
+            base_url=str(base_url).rstrip("/") if base_url else None,
+        )
+
+    @cached_property
+    def notifier(self) -> Notifier | None:
+        """The managers' Slack channel (incoming webhook); None without SLACK_WEBHOOK_URL."""
+        url = self.settings.SLACK_WEBHOOK_URL
+        if url is None:
+            return None
+        from app.integrations.slack import SlackWebhookNotifier
+
+        return SlackWebhookNotifier(url.get_secret_value(), self.settings.SLACK_CHANNEL)
+
+    @cached_property
+    def slack(self) -> SlackReplier | None:
+        """The Slack bot that answers operator commands; None without SLACK_BOT_TOKEN."""
+        token = self.settings.SLACK_BOT_TOKEN
+        if token is None:
+            return None
+        from app.integrations.slack import SlackBot
+
+        base_url = self.settings.SLACK_API_BASE_URL
+        return SlackBot(token.get_secret_value(), base_url=str(base_url) if base_url else None)
+
+    @cached_property
+    def drive(self) -> DocumentFolder | None:
+        """Google Drive (read-only), where the opener templates live; None without
+        GOOGLE_APPLICATION_CREDENTIALS."""
+        settings = self.settings
+        if settings.GOOGLE_APPLICATION_CREDENTIALS is None:
+            return None
+        # The Google client libraries add ~0.15 s to the import alone.
+        from app.integrations.google_drive import GoogleDrive
+
+        api_url = settings.GOOGLE_DRIVE_API_URL
+        return GoogleDrive(
+            settings.GOOGLE_APPLICATION_CREDENTIALS, api_url=str(api_url) if api_url else None
+        )
+
+    async def _close_vendors(self) -> None:
+        # Only what was built: reading the property would build it now.
+        drive = self.__dict__.get("drive")
+        if drive is not None:
+            await drive.aclose()
+
 
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
-    """Open the pool, Redis and the shared HTTP client; close them in reverse order.
+    """Open the pool, Redis and the shared HTTP client; close them (and the vendor clients
+    that were built) in reverse order.
 
     `settings` must already carry DATABASE_URL and REDIS_URL (see `embedded_defaults`).
     """
@@ -42,5 +154,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(client.aclose)
         http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         stack.push_async_callback(http.aclose)
+        res = Resources(settings=settings, db=pool, redis=client, http=http)
+        stack.push_async_callback(res._close_vendors)
         log.debug("resources.opened")
-        yield Resources(settings=settings, db=pool, redis=client, http=http)
+        yield res

@@ -48,6 +48,13 @@ class Notifier(Protocol):
         ...
 
 
+class SlackReplier(Protocol):
+    async def reply(self, channel: str, thread_ts: str | None, text: str) -> str:
+        """Answer in the thread of `thread_ts`; returns the new message's ts. Raises on
+        delivery failure."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int = 0
@@ -110,4 +117,8 @@ class DocumentFolder(Protocol):
 
     async def export_text(self, file_id: str) -> str:
         """One Google Doc as plain text. Raises DriveError."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connections; the folder is usable again after."""
         ...

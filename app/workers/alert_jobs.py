@@ -7,13 +7,10 @@ from datetime import UTC, datetime
 from app.core.resources import Resources
 from app.domain.operations import alerts
 from app.domain.operations.health import deep_health
-from app.workers.wiring import notifier
 
 
 def alerting(res: Resources) -> alerts.Alerting:
-    return alerts.Alerting(
-        settings=res.settings, db=res.db, redis=res.redis, notifier=notifier(res)
-    )
+    return alerts.Alerting(settings=res.settings, db=res.db, redis=res.redis, notifier=res.notifier)
 
 
 async def verificar_saude(res: Resources) -> None:

@@ -11,8 +11,9 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any, ClassVar, cast
 
-from arq.worker import Worker, create_worker
+from arq.worker import Worker, create_worker, func
 
+from app.core import queue
 from app.core.config import Settings
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
@@ -52,7 +53,12 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """ARQ settings. Redis and the settings object are supplied by `build_worker`."""
 
-    functions: ClassVar[list[Any]] = [ping, run_turn, run_slack_command, send_outbound]
+    functions: ClassVar[list[Any]] = [
+        func(ping, name=queue.PING),
+        func(run_turn, name=queue.RUN_TURN),
+        func(run_slack_command, name=queue.RUN_SLACK_COMMAND),
+        func(send_outbound, name=queue.SEND_OUTBOUND),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = QUEUE_NAME

@@ -13,8 +13,7 @@ from app.core.logging import get_logger
 from app.core.queue import enqueue_turn
 from app.core.resources import Resources
 from app.domain.agent import turn
-from app.domain.conversations import repository as conversations
-from app.domain.outbound import repository as sends
+from app.domain.agent.waiting import enqueue_waiting
 
 log = get_logger(__name__)
 
@@ -46,28 +45,14 @@ def requeue(redis: ArqRedis, settings: Settings) -> turn.Enqueue:
 async def sweep(res: Resources) -> None:
     """Re-enqueue what nobody is answering: messages left by a killed worker or a lost
     job, and replies whose send is due for a retry. Oldest waiting conversation first."""
-    settings = res.settings
-    cutoff = datetime.now(UTC) - timedelta(seconds=settings.SWEEP_AFTER_SECONDS)
-    slot = int(datetime.now(UTC).timestamp()) // settings.SWEEP_AFTER_SECONDS
-    stuck = await conversations.unprocessed_older_than(res.db, cutoff)
-    for conversation_id, message_id in stuck:
-        await enqueue_turn(
-            res.redis,
-            conversation_id,
-            message_id,
-            settings,
-            delay=0,
-            job_id=f"sweep:{conversation_id}:{message_id}:{slot}",
-        )
-    due = await sends.conversations_with_due_replies(res.db)
-    for conversation_id in due:
-        await enqueue_turn(
-            res.redis,
-            conversation_id,
-            None,
-            settings,
-            delay=0,
-            job_id=f"sweep:{conversation_id}:resume:{slot}",
-        )
-    if stuck or due:
-        log.info("sweep.enqueued", waiting=len(stuck), resumed=len(due))
+    every = res.settings.SWEEP_AFTER_SECONDS
+    now = datetime.now(UTC)
+    enqueued = await enqueue_waiting(
+        res,
+        older_than=now - timedelta(seconds=every),
+        delay=0,
+        job_prefix="sweep",
+        batch=str(int(now.timestamp()) // every),
+    )
+    if enqueued.turns:
+        log.info("sweep.enqueued", waiting=enqueued.unanswered, resumed=enqueued.due)

@@ -15,6 +15,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from app.core.logging import get_logger
+from app.core.queue import enqueue_send
 from app.core.resources import Resources
 from app.domain.agent.turn import TurnServices
 from app.domain.outbound import repository as sends
@@ -43,11 +44,8 @@ async def enqueue_sends(redis: ArqRedis, db: Any, send_ids: list[int]) -> None:
     for send_id in send_ids:
         row = await sends.get(db, send_id)
         if row is not None:
-            await redis.enqueue_job(
-                "send_outbound",
-                send_id,
-                _job_id=dispatch.job_id(row.id, row.attempts, row.not_before),
-            )
+            job_id = dispatch.job_id(row.id, row.attempts, row.not_before)
+            await enqueue_send(redis, send_id, job_id)
 
 
 async def processar_campanhas(res: Resources) -> None:
@@ -80,26 +78,21 @@ async def despachar_envios(res: Resources) -> None:
     """Every 30 s: proactive messages whose moment came (deferred ones, lost jobs) go back
     to the workers. The job id names the attempt, so a message is never queued twice."""
     for send_id, job_id in await dispatch.due(res.db, datetime.now(UTC)):
-        await res.redis.enqueue_job("send_outbound", send_id, _job_id=job_id)
+        await enqueue_send(res.redis, send_id, job_id)
 
 
 async def sincronizar_modelos(res: Resources) -> str | None:
     """Hourly: the opener templates of the Google Drive folder GOOGLE_TEMPLATES_FOLDER_ID,
     one Google Doc per campaign kind. Skipped without the folder or the credentials; Drive
     failing fails the run and leaves the stored templates as they were."""
-    settings = res.settings
-    folder = settings.GOOGLE_TEMPLATES_FOLDER_ID
-    credentials = settings.GOOGLE_APPLICATION_CREDENTIALS
-    if not folder or credentials is None:
+    folder = res.settings.GOOGLE_TEMPLATES_FOLDER_ID
+    drive = res.drive if folder else None
+    if not folder or drive is None:
         return SKIPPED
-    # Imported here: the Google client libraries add ~0.15 s to every worker's start-up.
-    from app.integrations.google_drive import GoogleDrive
-
-    api_url = settings.GOOGLE_DRIVE_API_URL
-    drive = GoogleDrive(credentials, api_url=str(api_url) if api_url else None)
     try:
         result = await templates.sync(res.db, drive, folder)
     finally:
+        # The next run is an hour away: httplib2's connections would only go stale.
         await drive.aclose()
     for kind, reason in result.rejected.items():
         log.warning("templates.rejected", kind=kind, reason=reason)

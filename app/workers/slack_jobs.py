@@ -12,7 +12,7 @@ from app.domain.inbox.repository import (
     finish_slack_event,
 )
 from app.domain.operations.commands import parse_command, run_command
-from app.integrations.slack import SlackBot, SlackReplyError
+from app.integrations.slack import SlackReplyError
 
 log = get_logger(__name__)
 
@@ -22,14 +22,6 @@ FAILURE_REPLY = (
     "`INSERT INTO julia_status (status, motivo, alterado_via) "
     "VALUES ('pausado', '<motivo>', 'manual');`"
 )
-
-
-def slack_bot(res: Resources) -> SlackBot | None:
-    token = res.settings.SLACK_BOT_TOKEN
-    if token is None:
-        return None
-    base_url = res.settings.SLACK_API_BASE_URL
-    return SlackBot(token.get_secret_value(), base_url=str(base_url) if base_url else None)
 
 
 async def run_slack_command(ctx: dict[str, Any], event_id: str) -> str:
@@ -59,7 +51,7 @@ async def run_slack_command(ctx: dict[str, Any], event_id: str) -> str:
 
 async def _reply(res: Resources, event: SlackEvent, text: str) -> str | None:
     """Answer in the mention's thread; returns why the answer was not delivered, if it was not."""
-    bot = slack_bot(res)
+    bot = res.slack
     if bot is None or not event.channel:
         log.info("slack.reply_skipped", event_id=event.event_id, reason="no SLACK_BOT_TOKEN")
         return None

@@ -15,7 +15,6 @@ from app.core.resources import Resources
 from app.domain.outbound.gateway import Gateway
 from app.domain.outbound.limiter import Limiter
 from app.domain.outbound.status import StatusReader
-from app.workers.wiring import sender
 
 SP = ZoneInfo("America/Sao_Paulo")
 # A Wednesday, 10:00 in São Paulo.
@@ -45,7 +44,7 @@ def gateway(
     (with `settings` instead of the resources', e.g. under PILOT_MODE)."""
     return Gateway(
         db=res.db,
-        sender=sender(res),
+        sender=res.sender,
         status=StatusReader(res.db, max_age=0),
         settings=settings or res.settings,
         limiter=Limiter(res.redis, res.db),

@@ -19,15 +19,13 @@ from zoneinfo import ZoneInfo
 from app.core.config import Settings
 from app.core.db import transaction
 from app.core.logging import get_logger
-from app.core.queue import enqueue_turn
 from app.core.resources import Resources
-from app.domain.conversations import repository as conversations
+from app.domain.agent.waiting import enqueue_waiting
 from app.domain.notices.service import notify
 from app.domain.operations import repository
 from app.domain.operations.metrics import daily_metrics, format_metrics
-from app.domain.outbound import repository as sends
-from app.domain.outbound import status
-from app.domain.outbound.status import JuliaStatus
+from app.domain.outbound import status_repository
+from app.domain.outbound.status_repository import JuliaStatus
 
 log = get_logger(__name__)
 
@@ -169,17 +167,12 @@ async def switch(
 ) -> Switch:
     """Record the new status (always a new row, even when nothing changes: the audit trail),
     tell the managers' channel, and on resume re-enqueue the waiting conversations."""
-    # Imported here: the API imports this module for the slack_events SQL, and the wiring
-    # pulls in every vendor SDK.
-    from app.workers.wiring import notifier
-
     if target == "ativo" and not motivo:
         motivo = "Retomando operação"
     async with transaction(res.db) as conn:
-        # Two operators at once: each sees the other's row as "before".
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('julia_status'))")
-        before = await status.current(conn)
-        after = await status.record(conn, target, motivo=motivo, via=via, by=by)
+        await status_repository.lock(conn)
+        before = await status_repository.current(conn)
+        after = await status_repository.record(conn, target, motivo=motivo, via=via, by=by)
     log.info("julia.status", status=target, previous=before.status, via=via, by=by)
     change = Switch(before, after)
     if target == "ativo":
@@ -190,7 +183,7 @@ async def switch(
             change = Switch(before, after, waiting=None)
     await notify(
         res.db,
-        notifier(res),
+        res.notifier,
         key="julia_status",
         kind="paused" if target == "pausado" else "resumed",
         severity="warning" if target == "pausado" else "info",
@@ -207,25 +200,18 @@ async def answer_waiting(res: Resources) -> int:
     every waiting message is due now, whatever its age. The turns start RESUME_DELAY_S from
     now so no process still holds the paused status in its cache.
     """
-    # "Older than an hour from now" is every waiting message, despite clock skew.
-    horizon = datetime.now(UTC) + timedelta(hours=1)
-    waiting = await conversations.unprocessed_older_than(res.db, horizon, limit=1000)
-    due = await sends.conversations_with_due_replies(res.db, limit=1000)
-    batch = uuid.uuid4().hex[:8]
-    jobs: dict[int, int | None] = {cid: None for cid in due}
-    jobs.update(dict(waiting))
-    for conversation_id, message_id in jobs.items():
-        await enqueue_turn(
-            res.redis,
-            conversation_id,
-            message_id,
-            res.settings,
-            delay=RESUME_DELAY_S,
-            job_id=f"resume:{conversation_id}:{message_id}:{batch}",
-        )
-    if jobs:
-        log.info("julia.resume_enqueued", conversations=len(jobs))
-    return len(jobs)
+    enqueued = await enqueue_waiting(
+        res,
+        # "Older than an hour from now" is every waiting message, despite clock skew.
+        older_than=datetime.now(UTC) + timedelta(hours=1),
+        delay=RESUME_DELAY_S,
+        job_prefix="resume",
+        batch=uuid.uuid4().hex[:8],
+        limit=1000,
+    )
+    if enqueued.turns:
+        log.info("julia.resume_enqueued", conversations=enqueued.turns)
+    return enqueued.turns
 
 
 def _who(by: str | None, via: str) -> str:
@@ -272,7 +258,7 @@ async def run_command(res: Resources, cmd: Command, *, user: str | None, via: st
             change = await switch(res, "ativo", motivo=cmd.motivo, via=via, by=user)
             return _resume_reply(change, tz)
         case "status":
-            current = await status.current(res.db)
+            current = await status_repository.current(res.db)
             waiting = await repository.waiting_conversations(res.db) if current.paused else 0
             return describe_status(current, tz, waiting=waiting)
         case "handoffs":

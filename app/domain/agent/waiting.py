@@ -1,0 +1,56 @@
+"""The conversations nobody is answering: messages no turn took, and replies whose send is
+due for a retry. The scheduler's sweep and the resume after a pause both queue a turn for
+each of them, through `enqueue_waiting`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.core.queue import enqueue_turn
+from app.core.resources import Resources
+from app.domain.conversations import repository as conversations
+from app.domain.outbound import repository as sends
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    unanswered: int  # conversations with a message older than the cutoff
+    due: int  # conversations with a reply due for a retry
+    turns: int  # turns queued: one per conversation, whether it is in one list or both
+
+
+async def enqueue_waiting(
+    res: Resources,
+    *,
+    older_than: datetime,
+    delay: float,
+    job_prefix: str,
+    batch: str,
+    limit: int = 200,
+) -> Enqueued:
+    """Queue one turn, `delay` seconds from now, for every conversation (up to `limit` of
+    each kind) with an unanswered message from before `older_than` or a reply due; the
+    oldest waiting conversation first.
+
+    The job id is `{job_prefix}:{conversation}:{message or "resume"}:{batch}`: a second call
+    with the same batch queues nothing twice.
+    """
+    unanswered = await conversations.unprocessed_older_than(res.db, older_than, limit=limit)
+    due = await sends.conversations_with_due_replies(res.db, limit=limit)
+    # A conversation in both lists needs one turn: the one for its newest message, which
+    # also finishes the interrupted reply.
+    jobs: dict[int, int | None] = dict(unanswered)
+    for conversation_id in due:
+        jobs.setdefault(conversation_id, None)
+    for conversation_id, message_id in jobs.items():
+        which = "resume" if message_id is None else message_id
+        await enqueue_turn(
+            res.redis,
+            conversation_id,
+            message_id,
+            res.settings,
+            delay=delay,
+            job_id=f"{job_prefix}:{conversation_id}:{which}:{batch}",
+        )
+    return Enqueued(unanswered=len(unanswered), due=len(due), turns=len(jobs))
