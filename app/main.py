@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import dashboard, health, outreach, slack, webhooks
+from app.api.middleware import RequestIdMiddleware
 from app.core.config import APP_VERSION_DEFAULT, ConfigError, Settings, get_settings
 from app.core.embedded import embedded_defaults
 from app.core.errors import JuliaError
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(JuliaError, _julia_error)
     app.add_middleware(dashboard.DashboardCORS, preset=settings)
     app.add_middleware(_ConfigGuard, preset=settings)
+    app.add_middleware(RequestIdMiddleware)  # outermost: CORS preflights carry the id too
     return app
 
 
