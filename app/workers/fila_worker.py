@@ -18,6 +18,7 @@ from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
+from app.workers.boundary import arq_job
 from app.workers.jobs import run_turn
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
@@ -52,7 +53,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """ARQ settings. Redis and the settings object are supplied by `build_worker`."""
 
-    functions: ClassVar[list[Any]] = [ping, run_turn, run_slack_command, send_outbound]
+    # Every job runs inside the boundary: its ids on each log line, a failure logged once.
+    functions: ClassVar[list[Any]] = [
+        arq_job(job) for job in (ping, run_turn, run_slack_command, send_outbound)
+    ]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = QUEUE_NAME
