@@ -13,8 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import dashboard, evolution, health, outreach, slack
+from app.api.middleware import RequestIdMiddleware
 from app.core.config import APP_VERSION_DEFAULT, ConfigError, Settings, get_settings
 from app.core.embedded import embedded_defaults
+from app.core.errors import JuliaError
 from app.core.logging import configure_logging, get_logger
 from app.core.resources import open_resources
 
@@ -36,6 +38,12 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
             allowed |= {m.upper() for m in operations if m.upper() in _HTTP_METHODS}
     headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
     return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
+
+
+async def _julia_error(request: Request, exc: Exception) -> Response:
+    """Every expected error answers with its own status and stable code (DESIGN rule 12)."""
+    assert isinstance(exc, JuliaError)
+    return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=exc.status_code)
 
 
 def _lifespan(preset: Settings | None) -> Any:
@@ -91,8 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(outreach.router)
     app.include_router(slack.router)
     app.add_exception_handler(405, _method_not_allowed)
+    app.add_exception_handler(JuliaError, _julia_error)
     app.add_middleware(dashboard.DashboardCORS, preset=settings)
     app.add_middleware(_ConfigGuard, preset=settings)
+    app.add_middleware(RequestIdMiddleware)  # outermost: CORS preflights carry the id too
     return app
 
 

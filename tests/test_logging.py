@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.core.logging import configure_logging, get_logger
+from app.core.logging import _redact, configure_logging, get_logger
 
 LINES = [
     "Worker started",
@@ -45,3 +45,85 @@ def test_json_rendering_in_production(
     assert all(r["service"] == "scheduler" and r["apikey"] == "***" for r in records[: len(LINES)])
     assert records[-1]["event"] == "from the standard library"
     assert records[-1]["logger"] == "apscheduler.scheduler"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "token",
+        "bot_token",
+        "access_token",
+        "SLACK_BOT_TOKEN",
+        "accessToken",
+        "apikey",
+        "api_key",
+        "EVOLUTION_API_KEY",
+        "x-api-key",
+        "password",
+        "db_password",
+        "secret",
+        "webhook_secret",
+        "client_secret",
+        "authorization",
+        "Authorization",
+        "jwt",
+        "cookie",
+        "private_key",
+    ],
+)
+def test_secrets_are_masked(key: str) -> None:
+    assert _redact(None, "info", {"event": "e", key: "s3cr3t-value"})[key] == "***"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "max_tokens",
+        "idempotency_key",
+        "send_id",
+        "request_id",
+        "event",
+    ],
+)
+def test_counts_and_ids_are_not_masked(key: str) -> None:
+    assert _redact(None, "info", {key: 123})[key] == 123
+
+
+def test_a_connection_string_keeps_all_but_its_password() -> None:
+    redacted = _redact(
+        None,
+        "info",
+        {
+            "database_url": "postgresql://julia:s3cr%40t@db.example:5432/julia?sslmode=require",
+            "redis_url": "redis://:hunter2@cache:6379/0",
+            "dsn": None,
+            "url": "https://api.example/v1/messages",
+        },
+    )
+    assert (
+        redacted["database_url"] == "postgresql://julia:***@db.example:5432/julia?sslmode=require"
+    )
+    assert redacted["redis_url"] == "redis://:***@cache:6379/0"
+    assert redacted["dsn"] is None
+    assert redacted["url"] == "https://api.example/v1/messages"
+
+
+def test_a_rendered_line_masks_the_secret_and_keeps_the_usage(
+    make_settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(make_settings(ENVIRONMENT="production"), service="worker")
+    get_logger("t").info(
+        "llm.call", input_tokens=1234, output_tokens=56, bot_token="xoxb-1-2-3", max_tokens=800
+    )
+    record = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert record["bot_token"] == "***"
+    assert (record["input_tokens"], record["output_tokens"], record["max_tokens"]) == (
+        1234,
+        56,
+        800,
+    )
+    assert "xoxb" not in json.dumps(record)

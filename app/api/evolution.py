@@ -81,6 +81,7 @@ async def evolution_webhook(
     for conversation_id, message_id in result.turns.items():
         try:
             await enqueue_turn(res.redis, conversation_id, message_id, settings)
+            log.info("webhook.turn_enqueued", conversation_id=conversation_id)
         except Exception as exc:  # stored is what matters: the sweep enqueues it later
             log.error("webhook.enqueue_failed", conversation_id=conversation_id, error=str(exc))
     log.info(

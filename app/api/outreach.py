@@ -120,14 +120,6 @@ async def _progress(conn: Conn, campaign_id: int) -> ProgressOut:
     return ProgressOut.of(progress)
 
 
-def _http(exc: campaigns.CampaignError) -> HTTPException:
-    if isinstance(exc, campaigns.CampaignNotFound):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, campaigns.CampaignConflict):
-        return HTTPException(409, str(exc))
-    return HTTPException(400, str(exc))
-
-
 @router.post(
     "/campaigns",
     status_code=201,
@@ -158,14 +150,12 @@ async def create_campaign(
         autonomous=body.autonomous,
         created_by=operator.sub,
     )
-    try:
-        async with transaction(res.db) as conn:
-            campaign = await campaigns.create(conn, spec, now=now, tz=res.settings.tz)
-            if body.start:
-                await campaigns.start(conn, campaign.id, now=now)
-            out = await _progress(conn, campaign.id)
-    except campaigns.CampaignError as exc:
-        raise _http(exc) from exc
+    # A CampaignError answers with its own status (400/404/409) through the app's handler.
+    async with transaction(res.db) as conn:
+        campaign = await campaigns.create(conn, spec, now=now, tz=res.settings.tz)
+        if body.start:
+            await campaigns.start(conn, campaign.id, now=now)
+        out = await _progress(conn, campaign.id)
     log.info("dashboard.campaign_created", campaign_id=out.id, by=operator.sub)
     return out
 
@@ -205,12 +195,9 @@ async def change_campaign(
     operator: OperatorDep,
     res: ResourcesDep,
 ) -> ProgressOut:
-    try:
-        async with transaction(res.db) as conn:
-            await campaigns.change(conn, campaign_id, action, now=datetime.now(UTC))
-            out = await _progress(conn, campaign_id)
-    except campaigns.CampaignError as exc:
-        raise _http(exc) from exc
+    async with transaction(res.db) as conn:
+        await campaigns.change(conn, campaign_id, action, now=datetime.now(UTC))
+        out = await _progress(conn, campaign_id)
     log.info("dashboard.campaign_changed", campaign_id=campaign_id, action=action, by=operator.sub)
     return out
 

@@ -18,10 +18,11 @@ from redis.asyncio import Redis
 
 from app.core.config import Settings
 from app.core.embedded import EmbeddedValkey
+from app.core.errors import JuliaError
 from app.integrations.evolution import SANDBOX_OUTBOX_KEY
 
 
-class ChatError(Exception):
+class ChatError(JuliaError):
     pass
 
 

@@ -10,11 +10,12 @@ from app.core import db
 from app.core.config import Settings
 from app.core.db import Conn
 from app.core.embedded import embedded_defaults
+from app.core.errors import JuliaError
 
 T = TypeVar("T")
 
 
-class CommandError(Exception):
+class CommandError(JuliaError):
     """Shown to the person at the terminal as `ERROR: <message>`, exit code 1."""
 
 

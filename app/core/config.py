@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.errors import JuliaError
+
 Environment = Literal["development", "test", "staging", "production"]
 RunMode = Literal["api", "worker", "scheduler"]
 
@@ -73,7 +75,7 @@ def parse_weekdays(text: str) -> frozenset[int]:
     return frozenset(days)
 
 
-class ConfigError(Exception):
+class ConfigError(JuliaError):
     """A setting is missing or invalid. The message names variables, never values."""
 
 

@@ -7,7 +7,10 @@ for ("Worker started", "Job executed: <name>") are logged as the event itself, v
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -16,17 +19,41 @@ import structlog
 
 from app.core.config import Settings
 
-_SENSITIVE = ("apikey", "api_key", "token", "password", "secret", "authorization")
+# Keys are split into words (snake_case, camelCase, kebab-case): a key holding one of these
+# words is masked. Whole words, so `bot_token`/`access_token` are masked and the counts
+# `input_tokens`/`max_tokens` are not.
+_SECRET_WORDS = frozenset(
+    {"apikey", "token", "jwt", "password", "passwd", "secret", "authorization", "cookie"}
+)
+_SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("secret", "key")})
+# Keys naming a connection string: only the password inside the URL is masked.
+_URL_WORDS = frozenset({"dsn", "url", "uri"})
+_URL_PASSWORD = re.compile(r"(?<=://)([^:/?#@\s]*):[^@/?#\s]*@")
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 
 # Third-party loggers whose own handlers would bypass our format.
 _ADOPTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "apscheduler")
 
 
+@functools.lru_cache(maxsize=1024)
+def _sensitivity(key: str) -> str | None:
+    """How a key's value is masked: "secret" (all of it), "url" (the password in it)."""
+    words = [w.lower() for w in _WORD_BOUNDARY.split(key) if w]
+    if _SECRET_WORDS.intersection(words) or _SECRET_PAIRS.intersection(itertools.pairwise(words)):
+        return "secret"
+    if _URL_WORDS.intersection(words):
+        return "url"
+    return None
+
+
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict.pop("color_message", None)  # uvicorn's ANSI copy of the message
     for key in list(event_dict):
-        if any(word in key.lower() for word in _SENSITIVE):
+        kind = _sensitivity(key) if isinstance(key, str) else None
+        if kind == "secret":
             event_dict[key] = "***"
+        elif kind == "url" and isinstance(event_dict[key], str):
+            event_dict[key] = _URL_PASSWORD.sub(r"\1:***@", event_dict[key])
     return event_dict
 
 
@@ -53,7 +80,11 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: rich's would print every frame's locals, message bodies and
+        # phone numbers among them.
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from app.core.db import Conn
+from app.core.errors import JuliaError
 from app.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-class MigrationError(Exception):
+class MigrationError(JuliaError):
     """A migration could not be applied; nothing of that file was kept."""
 
 

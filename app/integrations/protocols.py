@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from app.core.errors import Unavailable
+
 Severity = Literal["info", "warning", "critical"]
 
 
-class SendError(Exception):
+class SendError(Unavailable):
     """A WhatsApp send failed. `retryable` is True only when the request surely never
     reached the provider (so sending again cannot duplicate the message)."""
 
@@ -73,7 +75,7 @@ class LLMResponse:
     usage: Usage
 
 
-class LLMUnavailable(Exception):
+class LLMUnavailable(Unavailable):
     """The model could not answer (after retries), or the circuit breaker is open."""
 
 
@@ -100,7 +102,7 @@ class DriveDoc:
     modified_time: datetime | None
 
 
-class DriveError(Exception):
+class DriveError(Unavailable):
     """Google Drive could not be read: credentials, token, HTTP error, timeout. The message
     says what failed and never carries the credentials. `status` is Drive's HTTP status
     when it answered with an error, else None."""

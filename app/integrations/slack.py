@@ -7,12 +7,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from app.core.errors import Unavailable
 from app.integrations.protocols import Severity
 
 _ICONS = {"info": "", "warning": ":warning: ", "critical": ":rotating_light: "}
 
 
-class SlackNotifyError(Exception):
+class SlackNotifyError(Unavailable):
     pass
 
 
@@ -36,7 +37,7 @@ class SlackWebhookNotifier:
 SLACK_API_BASE_URL = "https://slack.com/api/"
 
 
-class SlackReplyError(Exception):
+class SlackReplyError(Unavailable):
     pass
 
 

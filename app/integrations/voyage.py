@@ -15,8 +15,10 @@ from typing import Literal
 
 from voyageai.client_async import AsyncClient
 
+from app.core.errors import Unavailable
 
-class EmbeddingError(Exception):
+
+class EmbeddingError(Unavailable):
     """Embedding failed (vendor error, timeout, unexpected response).
 
     The message never contains the API key. `status` is the HTTP status when the vendor

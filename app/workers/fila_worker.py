@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any, ClassVar, cast
 
-from arq.worker import Worker, create_worker, func
+from arq.worker import Function, Worker, create_worker, func
 
 from app.core import queue
 from app.core.config import Settings
@@ -19,6 +20,7 @@ from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
+from app.workers.boundary import arq_job
 from app.workers.jobs import run_turn
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
@@ -50,14 +52,21 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     log.info("Worker stopped")
 
 
+def _registered(job: Callable[..., Awaitable[Any]], name: str) -> Function:
+    # arq's WorkerCoroutine protocol is narrower than the boundary's ParamSpec wrapper.
+    return func(cast(Any, arq_job(job)), name=name)
+
+
 class WorkerSettings:
     """ARQ settings. Redis and the settings object are supplied by `build_worker`."""
 
+    # Every job runs inside the boundary (its ids on each log line, a failure logged once),
+    # registered under its name in app.core.queue.
     functions: ClassVar[list[Any]] = [
-        func(ping, name=queue.PING),
-        func(run_turn, name=queue.RUN_TURN),
-        func(run_slack_command, name=queue.RUN_SLACK_COMMAND),
-        func(send_outbound, name=queue.SEND_OUTBOUND),
+        _registered(ping, queue.PING),
+        _registered(run_turn, queue.RUN_TURN),
+        _registered(run_slack_command, queue.RUN_SLACK_COMMAND),
+        _registered(send_outbound, queue.SEND_OUTBOUND),
     ]
     on_startup = startup
     on_shutdown = shutdown

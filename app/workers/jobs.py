@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from arq.connections import ArqRedis
 
 from app.core.config import Settings
@@ -20,6 +21,7 @@ log = get_logger(__name__)
 
 async def run_turn(ctx: dict[str, Any], conversation_id: int, message_id: int | None) -> str:
     services: turn.TurnServices = ctx["turns"]
+    structlog.contextvars.bind_contextvars(conversation_id=conversation_id)
     outcome = await turn.handle(services, conversation_id, message_id, job_id=ctx.get("job_id"))
     log.info("turn.done", conversation_id=conversation_id, outcome=outcome)
     return outcome

@@ -29,6 +29,7 @@ from app.core.logging import configure_logging, get_logger
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_LEADER_KEY
 from app.core.resources import Resources, open_resources
 from app.domain.operations import repository
+from app.workers import boundary
 from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
 from app.workers.jobs import sweep
 from app.workers.outreach_jobs import (
@@ -126,6 +127,10 @@ class JuliaScheduler:
             task.add_done_callback(self.running.discard)
         now = datetime.now(UTC)
         slot = spec.slot(now)
+        with boundary.job_scope(spec.name, slot=slot.isoformat()):
+            await self._tick(spec, slot)
+
+    async def _tick(self, spec: JobSpec, slot: datetime) -> None:
         try:
             run_id = await repository.claim_job_slot(self.res.db, spec.name, slot, process_name())
         except Exception as exc:
@@ -140,7 +145,7 @@ class JuliaScheduler:
                 status = "skipped"
         except Exception as exc:  # job boundary: log, record, keep the scheduler alive
             status, error = "failed", f"{type(exc).__name__}: {exc}"
-            log.error(f"Job failed: {spec.name}: {error}", job=spec.name, slot=slot.isoformat())
+            boundary.log_failure(exc, f"Job failed: {spec.name}: {error}", logger=log)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         if status != "failed":
             log.info(

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import structlog
 from redis.asyncio import Redis
 
 from app.core.circuit import CircuitBreaker
@@ -161,6 +162,7 @@ async def _locked(svc: TurnServices, conversation_id: int, job_id: str | None) -
         return "paused"
     doctor = await doctors.get(svc.db, conversation.doctor_id)
     assert doctor is not None
+    structlog.contextvars.bind_contextvars(doctor_id=doctor.id)
     log.info("Processing message", conversation_id=conversation_id, messages=len(pending))
     turn = _Turn(svc, conversation, doctor, pending, job_id)
     texts = [m.body for m in pending if m.body]

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
+from app.core.errors import Invalid
 from app.core.text import fold, strip_accents
 from app.domain.doctors.phones import canonical_brazil, normalize_phone
 
@@ -29,7 +30,7 @@ KINDS: tuple[Kind, ...] = ("doctors", "hospitals", "shifts")
 PERIODS = ("diurno", "noturno", "integral")
 
 
-class ImportFileError(ValueError):
+class ImportFileError(Invalid, ValueError):
     """The file as a whole cannot be imported; the message is for the operator."""
 
 

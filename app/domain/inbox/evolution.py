@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from app.core.errors import Invalid
 from app.domain.doctors.phones import normalize_phone
 
 ChatKind = Literal["person", "group", "broadcast", "newsletter", "lid", "unknown"]
@@ -103,10 +104,8 @@ _RECEIPT_STATUS = {
 }
 
 
-class WebhookError(ValueError):
+class WebhookError(Invalid, ValueError):
     """The body is not a usable Evolution event. `status_code` is what the edge answers."""
-
-    status_code: int = 422
 
 
 @dataclass(frozen=True, slots=True)

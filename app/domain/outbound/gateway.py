@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import structlog
 
 from app.core.config import Settings
 from app.core.db import Conn
@@ -100,6 +101,12 @@ class Gateway:
         row = await sends.get(self._db, send_id)
         if row is None:
             raise LookupError(f"outbound send {send_id} does not exist")
+        with structlog.contextvars.bound_contextvars(
+            conversation_id=row.conversation_id, send_id=row.id
+        ):
+            return await self._deliver(row, typing)
+
+    async def _deliver(self, row: OutboundSend, typing: Callable[[str], float] | None) -> Outcome:
         if row.status not in ("pending", "deferred"):
             return Outcome(row.id, row.status, row.reason or "ja_decidido")
         now = self._clock()

@@ -9,6 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from app.core.config import Settings
+from app.core.errors import BadRequest
 from app.core.logging import get_logger
 from app.domain.outbound.chips import caps_for
 from app.domain.outbound.pacing import local_day_bounds
@@ -21,7 +22,7 @@ log = get_logger(__name__)
 _INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
-class ChipError(ValueError):
+class ChipError(BadRequest, ValueError):
     """A chip request that cannot be done; the message is for the operator (pt-BR)."""
 
 

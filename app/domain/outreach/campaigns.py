@@ -21,6 +21,7 @@ import asyncpg
 
 from app.core.config import Settings
 from app.core.db import Conn
+from app.core.errors import BadRequest, Conflict, NotFound
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
 from app.domain.outbound import repository as sends
@@ -46,15 +47,15 @@ SILENCE = timedelta(days=60)
 MAX_HORIZON = timedelta(days=366)
 
 
-class CampaignError(ValueError):
+class CampaignError(BadRequest, ValueError):
     """A campaign request that cannot be done; the message is for the operator (pt-BR)."""
 
 
-class CampaignNotFound(CampaignError):
+class CampaignNotFound(NotFound, CampaignError):
     """No campaign has that id."""
 
 
-class CampaignConflict(CampaignError):
+class CampaignConflict(Conflict, CampaignError):
     """The campaign's status does not allow that (e.g. starting a cancelled one)."""
 
 

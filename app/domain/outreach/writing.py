@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from app.core.errors import Invalid
 from app.core.text import fold
 from app.domain.voice.formatting import pay_text
 from app.domain.voice.guardrails import check_reply, money_cents
@@ -66,7 +67,7 @@ class Recipient:
     city: str | None
 
 
-class TemplateError(ValueError):
+class TemplateError(Invalid, ValueError):
     """An operator's template that cannot be used; the message is for the operator."""
 
 
