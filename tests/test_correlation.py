@@ -72,7 +72,7 @@ async def test_one_message_is_one_conversation_id_across_api_worker_and_gateway(
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
 
     (enqueued,) = records.named("webhook.turn_enqueued")
-    assert enqueued["logger"] == "app.api.webhooks"
+    assert enqueued["logger"] == "app.api.evolution"
     assert enqueued["request_id"] == request_id
     assert enqueued["conversation_id"] == conversation_id
     (stored,) = records.named("webhook.stored")
