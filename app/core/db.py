@@ -13,6 +13,8 @@ from pgvector.asyncpg import register_vector
 
 # A connection from `connect` or one borrowed from the pool; repositories accept either.
 Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+# A connection or the pool itself: what a repository function that runs one statement takes.
+Executor: TypeAlias = Conn | asyncpg.Pool
 
 
 def uses_transaction_pooler(dsn: str) -> bool:

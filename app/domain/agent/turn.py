@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 
 from app.core.circuit import CircuitBreaker
 from app.core.config import Settings
+from app.core.db import transaction
 from app.core.lease import Lease
 from app.core.logging import get_logger
 from app.domain.agent import loop as agent
@@ -179,7 +180,7 @@ async def _finish_interrupted(svc: TurnServices, conversation_id: int) -> None:
         log.info("turn.resumed", conversation_id=conversation_id, messages=len(leftovers))
         await deliver(svc, [s.id for s in leftovers], inbound_chars=0)
     for turn_id in await repo.interrupted_turns(svc.db, conversation_id):
-        async with svc.db.acquire() as conn, conn.transaction():
+        async with transaction(svc.db) as conn:
             await repo.finish_turn(conn, turn_id, "failed", error="interrompido")
             await conn.execute(
                 "UPDATE messages SET turn_id = NULL WHERE turn_id = $1 AND processed_at IS NULL",
@@ -232,7 +233,7 @@ class _Turn:
 
     async def opt_out(self) -> str:
         now = self.svc.clock()
-        async with self.svc.db.acquire() as conn, conn.transaction():
+        async with transaction(self.svc.db) as conn:
             turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
             newly = await doctors.mark_opted_out(conn, self.doctor.id, "pedido do médico", now)
             await outreach.stop_for_doctor(conn, self.doctor.id, "opt_out", at=now)
@@ -254,7 +255,7 @@ class _Turn:
     async def _reply_and_hand_over(
         self, parts: list[str], *, trigger: str, reason: str, record: TurnRecord | None
     ) -> None:
-        async with self.svc.db.acquire() as conn, conn.transaction():
+        async with transaction(self.svc.db) as conn:
             turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
             send_ids = await self._hand_over(conn, turn_id, parts, trigger, reason, record)
         await self._after_handoff(send_ids, trigger, reason)
@@ -371,7 +372,7 @@ class _Turn:
             )
             text, forced = await self._guarded(result, history, system, messages, model)
         except LLMUnavailable as exc:
-            async with svc.db.acquire() as conn, conn.transaction():
+            async with transaction(svc.db) as conn:
                 await repo.finish_turn(conn, turn_id, "failed", error=str(exc)[:500])
                 await conn.execute("UPDATE messages SET turn_id = NULL WHERE turn_id = $1", turn_id)
             return await self._model_unavailable(str(exc))
@@ -388,7 +389,7 @@ class _Turn:
         )
         parts = split_reply(text)
         wants_human = forced or result.handoff_reason
-        async with svc.db.acquire() as conn, conn.transaction():
+        async with transaction(svc.db) as conn:
             if wants_human:
                 send_ids = await self._hand_over(
                     conn, turn_id, parts, "modelo", wants_human, record
@@ -539,7 +540,7 @@ class _Turn:
 
     async def _release_for_later(self, turn_id: int) -> None:
         """Paused before anything went out: the burst waits for `retomar`."""
-        async with self.svc.db.acquire() as conn, conn.transaction():
+        async with transaction(self.svc.db) as conn:
             await conn.execute(
                 "UPDATE messages SET processed_at = NULL, turn_id = NULL WHERE turn_id = $1",
                 turn_id,

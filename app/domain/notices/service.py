@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from app.core.db import transaction
 from app.core.logging import get_logger
 from app.integrations.protocols import Notifier, Severity
 
@@ -30,7 +31,7 @@ async def notify(
     payload: dict[str, Any] | None = None,
 ) -> bool:
     """Record and send a notice. Returns False when the cool-down suppressed it."""
-    async with db.acquire() as conn, conn.transaction():
+    async with transaction(db) as conn:
         # Serialise notices of one key so two processes do not both pass the cool-down check.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('notify:' || $1))", key)
         if cooldown is not None:

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
-from app.core.db import Conn
+from app.core.db import Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,7 @@ def day_bounds(tz: ZoneInfo, now: datetime) -> tuple[date, datetime, datetime]:
     return day, start, end
 
 
-async def daily_metrics(db: Conn | asyncpg.Pool, *, tz: ZoneInfo, now: datetime) -> DailyMetrics:
+async def daily_metrics(db: Executor, *, tz: ZoneInfo, now: datetime) -> DailyMetrics:
     """The numbers of the local day (in `tz`) that contains `now`."""
     day, start, end = day_bounds(tz, now)
     counts = await db.fetchrow(

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.core.config import Settings
-from app.core.db import Conn
+from app.core.db import Executor
 from app.domain.outbound.pacing import Caps, chip_caps, local_day_bounds
 from app.domain.outreach import repository as repo
-from app.domain.outreach.repository import AnyConn, Chip
+from app.domain.outreach.repository import Chip
 
 
 def caps_for(settings: Settings, chip: Chip, now: datetime) -> Caps:
@@ -34,7 +34,7 @@ def caps_for(settings: Settings, chip: Chip, now: datetime) -> Caps:
 
 
 async def chip_for_doctor(
-    conn: Conn | AnyConn, settings: Settings, *, doctor_id: int, now: datetime
+    conn: Executor, settings: Settings, *, doctor_id: int, now: datetime
 ) -> Chip | None:
     """The doctor's chip, assigning one when they have none: a usable chip under its daily
     cap, least loaded first. None when no chip can take a new doctor now (all

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from app.core.config import Settings
-from app.core.db import Conn
+from app.core.db import Conn, transaction
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
 from app.domain.outbound import repository as sends
@@ -134,7 +134,7 @@ class Gateway:
             provider_id = await self._sender.send_text(row.instance or "", row.to_phone, row.body)
         except SendError as exc:
             return await self._send_failed(row, exc, now)
-        async with self._db.acquire() as conn, conn.transaction():
+        async with transaction(self._db) as conn:
             await self._record_sent(conn, row, provider_id, now)
         log.info(
             "outbound.sent", send_id=row.id, kind=row.kind, conversation_id=row.conversation_id

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
-from app.core.db import Conn
+from app.core.db import Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class JuliaStatus:
 ATIVO = JuliaStatus("ativo", None, None, None)
 
 
-async def current(conn: Conn | asyncpg.Pool) -> JuliaStatus:
+async def current(conn: Executor) -> JuliaStatus:
     row = await conn.fetchrow(
         """SELECT status, motivo, alterado_via, created_at FROM julia_status
            ORDER BY created_at DESC, id DESC LIMIT 1"""
@@ -43,7 +43,7 @@ async def current(conn: Conn | asyncpg.Pool) -> JuliaStatus:
 
 
 async def record(
-    conn: Conn | asyncpg.Pool,
+    conn: Executor,
     status: str,
     *,
     motivo: str | None,

@@ -9,11 +9,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from app.core.config import Settings
+from app.core.db import Executor
 from app.core.logging import get_logger
 from app.domain.outbound.chips import caps_for
 from app.domain.outbound.pacing import local_day_bounds
 from app.domain.outreach import repository as repo
-from app.domain.outreach.repository import AnyConn, Chip, Progress
+from app.domain.outreach.repository import Chip, Progress
 
 log = get_logger(__name__)
 
@@ -50,7 +51,7 @@ def check_instance(instance: str) -> str:
     return name
 
 
-async def chip_views(conn: AnyConn, settings: Settings, *, now: datetime) -> list[ChipView]:
+async def chip_views(conn: Executor, settings: Settings, *, now: datetime) -> list[ChipView]:
     day_start, _ = local_day_bounds(now, settings.tz)
     sent = await repo.sent_since(conn, day_start)
     doctors = await repo.doctors_per_chip(conn)
@@ -81,7 +82,7 @@ async def chip_views(conn: AnyConn, settings: Settings, *, now: datetime) -> lis
 
 
 async def add_chip(
-    conn: AnyConn,
+    conn: Executor,
     instance: str,
     *,
     warmup_from: datetime | None,
@@ -110,7 +111,7 @@ async def add_chip(
     return chip, existing is None
 
 
-async def set_enabled(conn: AnyConn, instance: str, enabled: bool) -> tuple[Chip, int]:
+async def set_enabled(conn: Executor, instance: str, enabled: bool) -> tuple[Chip, int]:
     """Enable (also lifting a bench) or disable a chip. Disabling retires the number for
     outreach: its doctors move to another chip with their next message. Returns the chip
     and how many doctors moved."""
@@ -126,7 +127,7 @@ async def set_enabled(conn: AnyConn, instance: str, enabled: bool) -> tuple[Chip
     return chip, moved
 
 
-async def set_warmup(conn: AnyConn, instance: str, since: datetime | None) -> Chip:
+async def set_warmup(conn: Executor, instance: str, since: datetime | None) -> Chip:
     name = check_instance(instance)
     chip = await repo.update_chip(conn, name, warmup_started_at=since)
     if chip is None:

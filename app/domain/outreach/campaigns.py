@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from app.core.config import Settings
-from app.core.db import Conn
+from app.core.db import Conn, Executor, transaction
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
 from app.domain.outbound import repository as sends
@@ -28,7 +28,7 @@ from app.domain.outbound.chips import caps_for, chip_for_doctor
 from app.domain.outbound.pacing import BusinessHours, local_day_bounds
 from app.domain.outreach import repository as repo
 from app.domain.outreach import templates, writing
-from app.domain.outreach.repository import AnyConn, Campaign, OfferedShift, TargetToWrite
+from app.domain.outreach.repository import Campaign, OfferedShift, TargetToWrite
 
 log = get_logger(__name__)
 
@@ -195,7 +195,7 @@ async def change(conn: Conn, campaign_id: int, action: Action, *, now: datetime)
     return await steps[action](conn, campaign_id, now=now)
 
 
-async def refresh_targets(conn: AnyConn, campaign: Campaign, *, now: datetime) -> int:
+async def refresh_targets(conn: Executor, campaign: Campaign, *, now: datetime) -> int:
     """Add the doctors who are eligible now; returns how many were added."""
     if campaign.kind == "reativacao":
         added = await repo.add_reactivation_targets(
@@ -242,7 +242,7 @@ async def process(
         if campaign.autonomous and settings.PILOT_MODE:
             continue
         try:
-            async with db.acquire() as conn, conn.transaction():
+            async with transaction(db) as conn:
                 written, concluded = await _tick(conn, settings, campaign, hours, now, rng)
         except Exception as exc:  # one broken campaign must not stop the others
             log.error(
@@ -431,7 +431,7 @@ async def _in_live_conversation(conn: Conn, doctor_id: int, now: datetime) -> bo
     )
 
 
-async def note_for(conn: AnyConn, campaign_id: int, *, now: datetime, tz: ZoneInfo) -> str | None:
+async def note_for(conn: Executor, campaign_id: int, *, now: datetime, tz: ZoneInfo) -> str | None:
     """What a conversation's turn should know about the campaign that opened it."""
     campaign = await repo.get_campaign(conn, campaign_id)
     if campaign is None:
@@ -464,7 +464,7 @@ def brief(s: OfferedShift) -> writing.ShiftBrief:
     )
 
 
-async def _specialty_ids(conn: AnyConn, names: list[str]) -> list[int]:
+async def _specialty_ids(conn: Executor, names: list[str]) -> list[int]:
     ids: list[int] = []
     for name in names:
         if not name.strip():
@@ -485,7 +485,7 @@ def _local_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tz)
 
 
-async def _get(conn: AnyConn, campaign_id: int) -> Campaign:
+async def _get(conn: Executor, campaign_id: int) -> Campaign:
     campaign = await repo.get_campaign(conn, campaign_id)
     if campaign is None:
         raise CampaignNotFound(f"campanha {campaign_id} não existe")

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from app.core.config import Settings
-from app.core.db import Conn
+from app.core.db import Conn, transaction
 from app.core.logging import get_logger
 from app.domain.outbound import repository as sends
 from app.domain.outbound.chips import chip_for_doctor
@@ -55,7 +55,7 @@ async def process(
     ledger; returns the sends to hand to the workers. Under PILOT_MODE the cadence of
     autonomous campaigns waits; reminders and operators' campaigns go on."""
     written: list[int] = []
-    async with db.acquire() as conn, conn.transaction():
+    async with transaction(db) as conn:
         due = await repo.claim_due_followups(
             conn, now, include_autonomous=not settings.PILOT_MODE, limit=BATCH
         )

@@ -9,9 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from app.core.db import Conn
-
-AnyConn = Conn | asyncpg.Pool
+from app.core.db import Conn, Executor
 
 # Chips ------------------------------------------------------------------------------------
 
@@ -53,7 +51,7 @@ def _chip(row: asyncpg.Record) -> Chip:
     return Chip(**dict(row.items()))
 
 
-async def ensure_chip(conn: AnyConn, instance: str) -> int:
+async def ensure_chip(conn: Executor, instance: str) -> int:
     chip_id: int = await conn.fetchval(
         """INSERT INTO chips (instance) VALUES ($1)
            ON CONFLICT (instance) DO UPDATE SET instance = EXCLUDED.instance
@@ -63,13 +61,13 @@ async def ensure_chip(conn: AnyConn, instance: str) -> int:
     return chip_id
 
 
-async def known_instance(conn: AnyConn, instance: str) -> bool:
+async def known_instance(conn: Executor, instance: str) -> bool:
     return bool(
         await conn.fetchval("SELECT EXISTS (SELECT 1 FROM chips WHERE instance = $1)", instance)
     )
 
 
-async def set_chip_state(conn: AnyConn, instance: str, state: str) -> None:
+async def set_chip_state(conn: Executor, instance: str, state: str) -> None:
     await conn.execute(
         """INSERT INTO chips (instance, state, state_changed_at, connected_at)
            VALUES ($1, $2, now(), CASE WHEN $2 = 'open' THEN now() END)
@@ -85,21 +83,21 @@ async def set_chip_state(conn: AnyConn, instance: str, state: str) -> None:
     )
 
 
-async def get_chip(conn: AnyConn, chip_id: int) -> Chip | None:
+async def get_chip(conn: Executor, chip_id: int) -> Chip | None:
     row = await conn.fetchrow(_CHIP + " WHERE id = $1", chip_id)
     return _chip(row) if row else None
 
 
-async def chip_by_instance(conn: AnyConn, instance: str) -> Chip | None:
+async def chip_by_instance(conn: Executor, instance: str) -> Chip | None:
     row = await conn.fetchrow(_CHIP + " WHERE instance = $1", instance)
     return _chip(row) if row else None
 
 
-async def list_chips(conn: AnyConn) -> list[Chip]:
+async def list_chips(conn: Executor) -> list[Chip]:
     return [_chip(r) for r in await conn.fetch(_CHIP + " ORDER BY id")]
 
 
-async def sent_since(conn: AnyConn, since: datetime) -> dict[int, int]:
+async def sent_since(conn: Executor, since: datetime) -> dict[int, int]:
     """Proactive messages each chip sent since `since`."""
     rows = await conn.fetch(
         """SELECT chip_id, count(*) AS n FROM outbound_sends
@@ -110,7 +108,7 @@ async def sent_since(conn: AnyConn, since: datetime) -> dict[int, int]:
     return {r["chip_id"]: r["n"] for r in rows}
 
 
-async def load_since(conn: AnyConn, since: datetime) -> dict[int, int]:
+async def load_since(conn: Executor, since: datetime) -> dict[int, int]:
     """Each chip's proactive load: what it sent since `since` and what waits to go."""
     rows = await conn.fetch(
         """SELECT chip_id, count(*) AS n FROM outbound_sends
@@ -122,7 +120,7 @@ async def load_since(conn: AnyConn, since: datetime) -> dict[int, int]:
     return {r["chip_id"]: r["n"] for r in rows}
 
 
-async def doctors_per_chip(conn: AnyConn) -> dict[int, int]:
+async def doctors_per_chip(conn: Executor) -> dict[int, int]:
     """How many doctors hear from each chip."""
     rows = await conn.fetch(
         """SELECT assigned_chip_id, count(*) AS n FROM doctors
@@ -131,7 +129,7 @@ async def doctors_per_chip(conn: AnyConn) -> dict[int, int]:
     return {r["assigned_chip_id"]: r["n"] for r in rows}
 
 
-async def assign_chip(conn: AnyConn, doctor_id: int, chip_id: int) -> int:
+async def assign_chip(conn: Executor, doctor_id: int, chip_id: int) -> int:
     """Make `chip_id` the doctor's number unless another process assigned one first;
     returns the doctor's chip either way."""
     assigned: int = await conn.fetchval(
@@ -147,7 +145,7 @@ async def assign_chip(conn: AnyConn, doctor_id: int, chip_id: int) -> int:
 
 
 async def record_chip_failure(
-    conn: AnyConn, chip_id: int, *, now: datetime, threshold: int, bench_for: timedelta
+    conn: Executor, chip_id: int, *, now: datetime, threshold: int, bench_for: timedelta
 ) -> bool:
     """Count a failed send; the `threshold`-th failure in a row benches the chip.
     Returns whether this failure benched it."""
@@ -170,7 +168,7 @@ async def record_chip_failure(
     return bool(benched)
 
 
-async def record_chip_success(conn: AnyConn, chip_id: int, now: datetime) -> None:
+async def record_chip_success(conn: Executor, chip_id: int, now: datetime) -> None:
     await conn.execute(
         """UPDATE chips SET failure_count = 0, last_sent_at = $2
            WHERE id = $1 AND (failure_count <> 0 OR last_sent_at IS DISTINCT FROM $2)""",
@@ -179,7 +177,7 @@ async def record_chip_success(conn: AnyConn, chip_id: int, now: datetime) -> Non
     )
 
 
-async def update_chip(conn: AnyConn, instance: str, **fields: Any) -> Chip | None:
+async def update_chip(conn: Executor, instance: str, **fields: Any) -> Chip | None:
     """Operator changes: enabled, warmup_started_at, daily_limit, hourly_limit,
     benched_until (None clears a bench)."""
     allowed = {"enabled", "warmup_started_at", "daily_limit", "hourly_limit", "benched_until"}
@@ -196,7 +194,7 @@ async def update_chip(conn: AnyConn, instance: str, **fields: Any) -> Chip | Non
     return _chip(row) if row else None
 
 
-async def release_doctors_of_chip(conn: AnyConn, chip_id: int) -> int:
+async def release_doctors_of_chip(conn: Executor, chip_id: int) -> int:
     """A retired number's doctors move: their next message picks a new chip, and what
     waits for them is re-routed there."""
     await conn.execute(
@@ -245,7 +243,7 @@ def _campaign(row: asyncpg.Record) -> Campaign:
 
 
 async def create_campaign(
-    conn: AnyConn,
+    conn: Executor,
     *,
     name: str,
     kind: str,
@@ -273,23 +271,23 @@ async def create_campaign(
     return campaign
 
 
-async def get_campaign(conn: AnyConn, campaign_id: int) -> Campaign | None:
+async def get_campaign(conn: Executor, campaign_id: int) -> Campaign | None:
     row = await conn.fetchrow(_CAMPAIGN + " WHERE id = $1", campaign_id)
     return _campaign(row) if row else None
 
 
-async def campaign_by_name(conn: AnyConn, name: str) -> Campaign | None:
+async def campaign_by_name(conn: Executor, name: str) -> Campaign | None:
     row = await conn.fetchrow(_CAMPAIGN + " WHERE name = $1 ORDER BY id DESC LIMIT 1", name)
     return _campaign(row) if row else None
 
 
-async def active_campaigns(conn: AnyConn) -> list[Campaign]:
+async def active_campaigns(conn: Executor) -> list[Campaign]:
     rows = await conn.fetch(_CAMPAIGN + " WHERE status = 'ativa' ORDER BY id")
     return [_campaign(r) for r in rows]
 
 
 async def set_campaign_status(
-    conn: AnyConn, campaign_id: int, status: str, now: datetime, *, allowed_from: tuple[str, ...]
+    conn: Executor, campaign_id: int, status: str, now: datetime, *, allowed_from: tuple[str, ...]
 ) -> bool:
     """Move a campaign to `status` if it is in one of `allowed_from`; stamps the moment."""
     result: str = await conn.execute(
@@ -308,7 +306,7 @@ async def set_campaign_status(
     return result.endswith(" 1")
 
 
-async def link_shifts(conn: AnyConn, campaign_id: int, shift_ids: list[int]) -> None:
+async def link_shifts(conn: Executor, campaign_id: int, shift_ids: list[int]) -> None:
     await conn.execute(
         """INSERT INTO campaign_shifts (campaign_id, shift_id)
            SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING""",
@@ -318,7 +316,7 @@ async def link_shifts(conn: AnyConn, campaign_id: int, shift_ids: list[int]) -> 
 
 
 async def matching_open_shifts(
-    conn: AnyConn,
+    conn: Executor,
     *,
     specialty_ids: list[int],
     regions: list[str],
@@ -374,7 +372,7 @@ _OFFERED = """SELECT s.id, h.name AS hospital, h.city, h.region, h.state, sp.nam
 
 
 async def campaign_shifts(
-    conn: AnyConn, campaign_id: int, *, now: datetime, only_open: bool = True
+    conn: Executor, campaign_id: int, *, now: datetime, only_open: bool = True
 ) -> list[OfferedShift]:
     rows = await conn.fetch(
         _OFFERED
@@ -389,7 +387,7 @@ async def campaign_shifts(
 
 
 async def open_shift_for_doctor(
-    conn: AnyConn, doctor_id: int, *, now: datetime, campaign_id: int | None
+    conn: Executor, doctor_id: int, *, now: datetime, campaign_id: int | None
 ) -> OfferedShift | None:
     """One concrete open shift to mention to a doctor: the campaign's first, else the
     soonest in the doctor's specialty (and region when known)."""
@@ -475,7 +473,7 @@ ON CONFLICT (campaign_id, doctor_id) DO NOTHING
 
 
 async def add_targets(
-    conn: AnyConn,
+    conn: Executor,
     campaign_id: int,
     *,
     specialty_ids: list[int],
@@ -501,7 +499,7 @@ async def add_targets(
 
 
 async def add_reactivation_targets(
-    conn: AnyConn, campaign_id: int, *, silent_since: datetime, now: datetime, limit: int
+    conn: Executor, campaign_id: int, *, silent_since: datetime, now: datetime, limit: int
 ) -> int:
     """Doctors who talked to Julia before and have been silent (and not contacted) since
     `silent_since`."""
@@ -517,7 +515,7 @@ async def add_reactivation_targets(
     return int(status.split()[-1])
 
 
-async def mark_targets_refreshed(conn: AnyConn, campaign_id: int, now: datetime) -> None:
+async def mark_targets_refreshed(conn: Executor, campaign_id: int, now: datetime) -> None:
     await conn.execute(
         "UPDATE campaigns SET targets_refreshed_at = $2 WHERE id = $1", campaign_id, now
     )
@@ -553,7 +551,7 @@ async def claim_targets(conn: Conn, campaign_id: int, limit: int) -> list[Target
     return [TargetToWrite(**dict(r.items())) for r in rows]
 
 
-async def attach_send(conn: AnyConn, target_id: int, send_id: int) -> None:
+async def attach_send(conn: Executor, target_id: int, send_id: int) -> None:
     await conn.execute(
         """UPDATE campaign_targets SET outbound_send_id = $2, attempts = attempts + 1
            WHERE id = $1""",
@@ -563,7 +561,7 @@ async def attach_send(conn: AnyConn, target_id: int, send_id: int) -> None:
 
 
 async def set_target(
-    conn: AnyConn,
+    conn: Executor,
     target_id: int,
     status: str,
     reason: str | None,
@@ -583,14 +581,14 @@ async def set_target(
     )
 
 
-async def target_of_send(conn: AnyConn, send_id: int) -> int | None:
+async def target_of_send(conn: Executor, send_id: int) -> int | None:
     target_id: int | None = await conn.fetchval(
         "SELECT id FROM campaign_targets WHERE outbound_send_id = $1", send_id
     )
     return target_id
 
 
-async def campaign_has_open_work(conn: AnyConn, campaign_id: int) -> bool:
+async def campaign_has_open_work(conn: Executor, campaign_id: int) -> bool:
     return bool(
         await conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM campaign_targets
@@ -600,7 +598,7 @@ async def campaign_has_open_work(conn: AnyConn, campaign_id: int) -> bool:
     )
 
 
-async def open_proactive_due(conn: AnyConn, before: datetime) -> int:
+async def open_proactive_due(conn: Executor, before: datetime) -> int:
     """Proactive messages written and due before `before` but not yet decided for good;
     not those held by PILOT_MODE or a paused campaign, which take no chip's time."""
     n: int = await conn.fetchval(
@@ -626,7 +624,7 @@ class Progress:
     shifts_open: int
 
 
-async def progress(conn: AnyConn, campaign_id: int) -> Progress | None:
+async def progress(conn: Executor, campaign_id: int) -> Progress | None:
     campaign = await get_campaign(conn, campaign_id)
     if campaign is None:
         return None
@@ -668,7 +666,7 @@ async def progress(conn: AnyConn, campaign_id: int) -> Progress | None:
 
 
 async def schedule_reminder(
-    conn: AnyConn,
+    conn: Executor,
     *,
     doctor_id: int,
     conversation_id: int,
@@ -691,7 +689,7 @@ async def schedule_reminder(
 
 
 async def schedule_step(
-    conn: AnyConn,
+    conn: Executor,
     *,
     doctor_id: int,
     conversation_id: int,
@@ -757,13 +755,13 @@ async def claim_due_followups(
     return [DueFollowup(**dict(r.items())) for r in rows]
 
 
-async def attach_followup_send(conn: AnyConn, followup_id: int, send_id: int) -> None:
+async def attach_followup_send(conn: Executor, followup_id: int, send_id: int) -> None:
     await conn.execute(
         "UPDATE followups SET outbound_send_id = $2 WHERE id = $1", followup_id, send_id
     )
 
 
-async def cancel_followup(conn: AnyConn, followup_id: int, reason: str) -> None:
+async def cancel_followup(conn: Executor, followup_id: int, reason: str) -> None:
     await conn.execute(
         """UPDATE followups SET status = 'cancelado', cancel_reason = $2
            WHERE id = $1 AND status = 'agendado'""",
@@ -782,7 +780,7 @@ class FollowupOfSend:
     campaign_id: int | None
 
 
-async def followup_of_send(conn: AnyConn, send_id: int) -> FollowupOfSend | None:
+async def followup_of_send(conn: Executor, send_id: int) -> FollowupOfSend | None:
     row = await conn.fetchrow(
         """SELECT id, kind, step, doctor_id, conversation_id, campaign_id FROM followups
            WHERE outbound_send_id = $1""",
@@ -791,7 +789,7 @@ async def followup_of_send(conn: AnyConn, send_id: int) -> FollowupOfSend | None
     return FollowupOfSend(**dict(row.items())) if row else None
 
 
-async def mark_followup_sent(conn: AnyConn, followup_id: int, at: datetime) -> None:
+async def mark_followup_sent(conn: Executor, followup_id: int, at: datetime) -> None:
     await conn.execute(
         """UPDATE followups SET status = 'enviado', sent_at = $2
            WHERE id = $1 AND status = 'agendado'""",
@@ -801,7 +799,7 @@ async def mark_followup_sent(conn: AnyConn, followup_id: int, at: datetime) -> N
 
 
 async def opener_sent_at(
-    conn: AnyConn, conversation_id: int, campaign_id: int | None
+    conn: Executor, conversation_id: int, campaign_id: int | None
 ) -> datetime | None:
     """When the campaign's opener in this conversation went out (its cadence counts from
     it)."""
@@ -818,7 +816,7 @@ async def opener_sent_at(
 # A doctor's answer, opt-out or handoff stops outreach ---------------------------------------
 
 
-async def stop_for_doctor(conn: AnyConn, doctor_id: int, reason: str, *, at: datetime) -> None:
+async def stop_for_doctor(conn: Executor, doctor_id: int, reason: str, *, at: datetime) -> None:
     """Stop every proactive thing waiting for the doctor: queued messages, the follow-up
     cadence (reminders the doctor asked for survive a reply) and campaign targets.
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from app.core.db import Conn, transaction
+from app.core.db import Executor, transaction
 from app.core.text import fold
 from app.domain.outreach import writing
 from app.integrations.protocols import DocumentFolder, DriveDoc
@@ -148,7 +148,7 @@ def problem(kind: str, body: str) -> str | None:
     return None
 
 
-async def template_for(conn: Conn | asyncpg.Pool, kind: str) -> str | None:
+async def template_for(conn: Executor, kind: str) -> str | None:
     """The Drive template of campaign kind `kind`, or None (Julia writes her own opener)."""
     body: str | None = await conn.fetchval(
         "SELECT body FROM opener_templates WHERE kind = $1", kind

@@ -14,9 +14,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from app.core.db import Conn
-
-Executor = Conn | asyncpg.Pool
+from app.core.db import Executor
 
 # word_similarity thresholds: high enough that "zona sul" does not find "zona norte",
 # low enough that "pediatra" finds "pediatria" and "campnas" finds "campinas".
