@@ -156,6 +156,32 @@ async def insert_message(
     return message_id
 
 
+async def link_echo_to_send(
+    conn: Executor,
+    *,
+    instance: str | None,
+    provider_message_id: str,
+    send_id: int,
+    turn_id: int | None,
+) -> None:
+    """The webhook echo of a send was stored before the send was recorded: make it Julia's
+    message of that send."""
+    await conn.execute(
+        """UPDATE messages SET outbound_send_id = $3, author = 'julia', turn_id = $4
+           WHERE instance = $1 AND provider_message_id = $2""",
+        instance,
+        provider_message_id,
+        send_id,
+        turn_id,
+    )
+
+
+async def touch_outbound(conn: Executor, conversation_id: int, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE conversations SET last_message_at = $2 WHERE id = $1", conversation_id, at
+    )
+
+
 async def touch_inbound(conn: Executor, conversation_id: int) -> None:
     await conn.execute(
         """UPDATE conversations SET last_inbound_at = now(), last_message_at = now()

@@ -114,6 +114,24 @@ async def touch_inbound(conn: Conn, doctor_id: int, at: datetime) -> None:
     )
 
 
+async def is_opted_out(conn: Executor, doctor_id: int) -> bool:
+    return bool(
+        await conn.fetchval("SELECT opted_out_at IS NOT NULL FROM doctors WHERE id = $1", doctor_id)
+    )
+
+
+async def touch_outbound(conn: Executor, doctor_id: int, at: datetime, *, proactive: bool) -> None:
+    """A message went out to the doctor; a proactive one also restarts the contact clock."""
+    await conn.execute(
+        """UPDATE doctors SET last_outbound_at = $3,
+                  last_proactive_at = CASE WHEN $2 THEN $3 ELSE last_proactive_at END
+           WHERE id = $1""",
+        doctor_id,
+        proactive,
+        at,
+    )
+
+
 async def mark_opted_out(conn: Conn, doctor_id: int, reason: str, at: datetime) -> bool:
     """Opt the doctor out (LGPD). Returns False if they already were."""
     status: str = await conn.execute(

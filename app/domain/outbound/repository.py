@@ -1,4 +1,4 @@
-"""SQL for the outbound ledger (outbound_sends) and the chips it sends through."""
+"""SQL for the outbound ledger (outbound_sends) and what the gateway reads beside it."""
 
 from __future__ import annotations
 
@@ -93,6 +93,40 @@ async def create(
 async def get(conn: Executor, send_id: int) -> OutboundSend | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM outbound_sends WHERE id = $1", send_id)
     return _send(row) if row else None
+
+
+async def campaign_status(conn: Executor, campaign_id: int) -> str | None:
+    """The status of the campaign a send belongs to (None: no such campaign); the gateway
+    reads it here so outbound never depends on outreach."""
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM campaigns WHERE id = $1", campaign_id
+    )
+    return status
+
+
+@dataclass(frozen=True, slots=True)
+class CountedSend:
+    """A proactive send that went out (or may have), as the caps count it."""
+
+    id: int
+    chip_id: int
+    doctor_id: int
+    ts: float  # epoch seconds of sent_at, else of the claim
+
+
+async def counted_proactive_since(conn: Executor, since: datetime) -> list[CountedSend]:
+    """Every proactive send that went out, or was claimed with its outcome unknown, after
+    `since`."""
+    rows = await conn.fetch(
+        """SELECT id, chip_id, doctor_id,
+                  extract(epoch FROM coalesce(sent_at, decided_at))::float8 AS ts
+           FROM outbound_sends
+           WHERE proactive AND chip_id IS NOT NULL AND doctor_id IS NOT NULL
+             AND (status = 'sent' OR (status = 'pending' AND attempts > 0))
+             AND coalesce(sent_at, decided_at) > $1""",
+        since,
+    )
+    return [CountedSend(**dict(r.items())) for r in rows]
 
 
 async def lock(conn: Conn, send_id: int) -> OutboundSend | None:

@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.db import Conn, Executor, transaction
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outbound.chips import caps_for, chip_for_doctor
 from app.domain.outbound.pacing import BusinessHours, local_day_bounds
@@ -301,11 +302,11 @@ async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
     """How many new openers to write now: what the usable chips can still send today,
     at most a couple each ahead, minus what is already waiting to go soon."""
     if settings.MULTI_CHIP_ENABLED:
-        chips = await repo.list_chips(conn)
+        chips = await chips_repo.list_chips(conn)
         if not chips:
             return AHEAD_PER_CHIP  # the first message registers EVOLUTION_INSTANCE
     else:
-        chip = await repo.chip_by_instance(conn, settings.EVOLUTION_INSTANCE)
+        chip = await chips_repo.chip_by_instance(conn, settings.EVOLUTION_INSTANCE)
         chips = [chip] if chip is not None else []
         if chip is None:
             return AHEAD_PER_CHIP  # the first message creates the chip
@@ -313,7 +314,7 @@ async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
     if not usable:
         return 0
     day_start, _ = local_day_bounds(now, settings.tz)
-    sent_today = await repo.sent_since(conn, day_start)
+    sent_today = await chips_repo.sent_since(conn, day_start)
     left_today = sum(
         max(0, caps_for(settings, c, now).daily - sent_today.get(c.id, 0)) for c in usable
     )

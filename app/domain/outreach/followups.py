@@ -18,6 +18,7 @@ import asyncpg
 from app.core.config import Settings
 from app.core.db import Conn, transaction
 from app.core.logging import get_logger
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outbound.chips import chip_for_doctor
 from app.domain.outbound.repository import OutboundSend
@@ -79,7 +80,7 @@ async def _write(
             return None  # stays due; the next tick tries again
         chip_id, instance = chip.id, chip.instance
     else:
-        chip = await repo.get_chip(conn, chip_id)
+        chip = await chips_repo.get_chip(conn, chip_id)
         instance = chip.instance if chip else None
     body = await _text(conn, settings, followup, now)
     send = await sends.create(
