@@ -238,6 +238,23 @@ async def mark_processed(conn: Executor, message_ids: list[int], turn_id: int | 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingMessage:
+    id: int
+    age_s: float  # by the database clock, the one that stamped created_at
+
+
+async def waiting_inbound(conn: Executor, conversation_id: int) -> list[WaitingMessage]:
+    """The conversation's unanswered inbound messages, oldest first, with their ages."""
+    rows = await conn.fetch(
+        """SELECT id, extract(epoch FROM now() - created_at)::float8 AS age FROM messages
+           WHERE conversation_id = $1 AND direction = 'in' AND processed_at IS NULL
+           ORDER BY created_at, id""",
+        conversation_id,
+    )
+    return [WaitingMessage(r["id"], r["age"]) for r in rows]
+
+
 async def unprocessed_older_than(
     conn: Executor, cutoff: datetime, limit: int = 200
 ) -> list[tuple[int, int]]:
@@ -320,3 +337,41 @@ async def interrupted_turns(conn: Executor, conversation_id: int) -> list[int]:
         conversation_id,
     )
     return [r["id"] for r in rows]
+
+
+async def attach_to_turn(conn: Executor, turn_id: int, message_ids: list[int]) -> None:
+    await conn.execute(
+        "UPDATE messages SET turn_id = $1 WHERE id = ANY($2::bigint[])", turn_id, message_ids
+    )
+
+
+async def detach_from_turn(conn: Executor, turn_id: int, *, unprocessed_only: bool) -> None:
+    """Free a failed turn's messages for the next turn (all of them, or only those it had
+    not answered yet)."""
+    if unprocessed_only:
+        await conn.execute(
+            "UPDATE messages SET turn_id = NULL WHERE turn_id = $1 AND processed_at IS NULL",
+            turn_id,
+        )
+    else:
+        await conn.execute("UPDATE messages SET turn_id = NULL WHERE turn_id = $1", turn_id)
+
+
+async def skip_turn_for_later(conn: Conn, turn_id: int) -> None:
+    """The turn stopped before anything went out: its messages wait unanswered again."""
+    await conn.execute(
+        "UPDATE messages SET processed_at = NULL, turn_id = NULL WHERE turn_id = $1", turn_id
+    )
+    await conn.execute(
+        "UPDATE turns SET status = 'skipped', error = 'pausado' WHERE id = $1", turn_id
+    )
+
+
+async def failed_turns_since(conn: Executor, conversation_id: int, since: datetime) -> int:
+    n: int = await conn.fetchval(
+        """SELECT count(*) FROM turns WHERE conversation_id = $1 AND status = 'failed'
+             AND started_at >= $2""",
+        conversation_id,
+        since,
+    )
+    return n

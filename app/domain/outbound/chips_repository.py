@@ -86,6 +86,11 @@ async def get_chip(conn: Executor, chip_id: int) -> Chip | None:
     return _chip(row) if row else None
 
 
+async def chip_instance(conn: Executor, chip_id: int) -> str | None:
+    instance: str | None = await conn.fetchval("SELECT instance FROM chips WHERE id = $1", chip_id)
+    return instance
+
+
 async def chip_by_instance(conn: Executor, instance: str) -> Chip | None:
     row = await conn.fetchrow(_CHIP + " WHERE instance = $1", instance)
     return _chip(row) if row else None
