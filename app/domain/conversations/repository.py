@@ -82,6 +82,32 @@ async def get_or_open(conn: Conn, doctor_id: int, chip_id: int | None) -> Conver
     raise RuntimeError(f"could not open a conversation for doctor {doctor_id}")
 
 
+async def follow_campaign(
+    conn: Executor, conversation_id: int, campaign_id: int, chip_id: int
+) -> None:
+    """The conversation follows the campaign, and its replies leave from the opener's chip."""
+    await conn.execute(
+        "UPDATE conversations SET campaign_id = $2, chip_id = $3 WHERE id = $1",
+        conversation_id,
+        campaign_id,
+        chip_id,
+    )
+
+
+async def in_live_conversation(conn: Executor, doctor_id: int, *, active_since: datetime) -> bool:
+    """Whether the doctor has an open conversation a person controls or that moved after
+    `active_since`."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM conversations
+                              WHERE doctor_id = $1 AND status = 'ativa'
+                                AND (control = 'humano' OR last_message_at > $2))""",
+            doctor_id,
+            active_since,
+        )
+    )
+
+
 async def has_earlier_conversation(conn: Executor, doctor_id: int, before_id: int) -> bool:
     return bool(
         await conn.fetchval(

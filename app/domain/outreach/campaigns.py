@@ -28,8 +28,9 @@ from app.domain.outbound import repository as sends
 from app.domain.outbound.chips import caps_for, chip_for_doctor
 from app.domain.outbound.pacing import BusinessHours, local_day_bounds
 from app.domain.outreach import repository as repo
-from app.domain.outreach import templates, writing
+from app.domain.outreach import writing
 from app.domain.outreach.repository import Campaign, OfferedShift, TargetToWrite
+from app.domain.shifts import repository as shifts_repo
 
 log = get_logger(__name__)
 
@@ -178,11 +179,7 @@ async def cancel(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
         conn, campaign_id, "cancelada", now, allowed_from=("rascunho", "ativa", "pausada")
     ):
         raise CampaignConflict(f"a campanha {campaign_id} está {campaign.status}")
-    await conn.execute(
-        """UPDATE campaign_targets SET status = 'cancelado', last_reason = 'campanha_cancelada'
-           WHERE campaign_id = $1 AND status IN ('pendente', 'adiado')""",
-        campaign_id,
-    )
+    await repo.cancel_open_targets(conn, campaign_id)
     return await _get(conn, campaign_id)
 
 
@@ -289,12 +286,7 @@ async def _conclude(conn: Conn, campaign: Campaign, now: datetime, *, reason: st
     """Done: every target was written to, or (an offer) its shifts are all taken; doctors
     not yet written to are left alone."""
     await repo.set_campaign_status(conn, campaign.id, "concluida", now, allowed_from=("ativa",))
-    await conn.execute(
-        """UPDATE campaign_targets SET status = 'cancelado', last_reason = $2
-           WHERE campaign_id = $1 AND status = 'pendente' AND outbound_send_id IS NULL""",
-        campaign.id,
-        reason,
-    )
+    await repo.cancel_unwritten_targets(conn, campaign.id, reason)
     log.info("campaign.concluded", campaign_id=campaign.id, reason=reason)
 
 
@@ -334,7 +326,7 @@ async def _write(
 ) -> list[int]:
     shifts = [brief(s) for s in await repo.campaign_shifts(conn, campaign.id, now=now)]
     # The campaign's own template; else the Drive template of its kind; else Julia's words.
-    template = campaign.template or await templates.template_for(conn, campaign.kind)
+    template = campaign.template or await repo.template_for(conn, campaign.kind)
     if template and not shifts and writing.needs_shift(template):
         template = None  # its shifts are gone: Julia's own words, rather than no opener
     written: list[int] = []
@@ -347,12 +339,7 @@ async def _write(
             break  # no chip can take a new doctor now; the rest waits for the next tick
         conversation = await conversations.get_or_open(conn, target.doctor_id, chip.id)
         # The conversation follows the campaign, and its replies leave from the opener's chip.
-        await conn.execute(
-            "UPDATE conversations SET campaign_id = $2, chip_id = $3 WHERE id = $1",
-            conversation.id,
-            campaign.id,
-            chip.id,
-        )
+        await conversations.follow_campaign(conn, conversation.id, campaign.id, chip.id)
         body = await _unique_opener(conn, settings, campaign, target, shifts, template)
         send = await sends.create(
             conn,
@@ -410,25 +397,14 @@ async def _unique_opener(
                 tz=settings.tz,
                 variant=variant,
             )
-        taken = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM outbound_sends WHERE campaign_id = $1 AND body = $2)",
-            campaign.id,
-            body,
-        )
-        if not taken:
+        if not await repo.opener_taken(conn, campaign.id, body):
             break
     return body
 
 
 async def _in_live_conversation(conn: Conn, doctor_id: int, now: datetime) -> bool:
-    return bool(
-        await conn.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM conversations
-                              WHERE doctor_id = $1 AND status = 'ativa'
-                                AND (control = 'humano' OR last_message_at > $2))""",
-            doctor_id,
-            now - repo.LIVE_CONVERSATION,
-        )
+    return await conversations.in_live_conversation(
+        conn, doctor_id, active_since=now - repo.LIVE_CONVERSATION
     )
 
 
@@ -470,12 +446,7 @@ async def _specialty_ids(conn: Executor, names: list[str]) -> list[int]:
     for name in names:
         if not name.strip():
             continue
-        found = await conn.fetchval(
-            """SELECT id FROM specialties
-               WHERE name_normalized = julia_normalize($1) OR julia_normalize($1) = ANY(aliases)
-               LIMIT 1""",
-            name,
-        )
+        found = await shifts_repo.specialty_named(conn, name)
         if found is None:
             raise CampaignError(f"especialidade desconhecida: {name}")
         ids.append(found)

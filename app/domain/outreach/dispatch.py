@@ -34,15 +34,8 @@ _TARGET_STATUS = {
 async def due(conn: Executor, now: datetime, limit: int = BATCH) -> list[tuple[int, str]]:
     """Proactive messages whose moment has come, as (send id, queue job id). The job id
     names the attempt, so handing the same message over twice runs it once."""
-    rows = await conn.fetch(
-        """SELECT id, attempts, not_before FROM outbound_sends
-           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
-           ORDER BY not_before
-           LIMIT $2""",
-        now,
-        limit,
-    )
-    return [(r["id"], job_id(r["id"], r["attempts"], r["not_before"])) for r in rows]
+    rows = await repo.due_sends(conn, now, limit)
+    return [(r.id, job_id(r.id, r.attempts, r.not_before)) for r in rows]
 
 
 def job_id(send_id: int, attempts: int, not_before: datetime) -> str:

@@ -390,6 +390,56 @@ async def target_of_send(conn: Executor, send_id: int) -> int | None:
     return target_id
 
 
+async def cancel_open_targets(conn: Executor, campaign_id: int) -> None:
+    """A cancelled campaign's targets still waiting are cancelled with it."""
+    await conn.execute(
+        """UPDATE campaign_targets SET status = 'cancelado', last_reason = 'campanha_cancelada'
+           WHERE campaign_id = $1 AND status IN ('pendente', 'adiado')""",
+        campaign_id,
+    )
+
+
+async def cancel_unwritten_targets(conn: Executor, campaign_id: int, reason: str) -> None:
+    """A concluded campaign leaves alone the doctors it has not written to yet."""
+    await conn.execute(
+        """UPDATE campaign_targets SET status = 'cancelado', last_reason = $2
+           WHERE campaign_id = $1 AND status = 'pendente' AND outbound_send_id IS NULL""",
+        campaign_id,
+        reason,
+    )
+
+
+async def opener_taken(conn: Executor, campaign_id: int, body: str) -> bool:
+    """Whether the campaign already wrote this exact opener to someone."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM outbound_sends WHERE campaign_id = $1 AND body = $2)",
+            campaign_id,
+            body,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DueSend:
+    id: int
+    attempts: int
+    not_before: datetime
+
+
+async def due_sends(conn: Executor, now: datetime, limit: int) -> list[DueSend]:
+    """Proactive messages waiting whose moment has come, the longest waiting first."""
+    rows = await conn.fetch(
+        """SELECT id, attempts, not_before FROM outbound_sends
+           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
+           ORDER BY not_before
+           LIMIT $2""",
+        now,
+        limit,
+    )
+    return [DueSend(**dict(r.items())) for r in rows]
+
+
 async def campaign_has_open_work(conn: Executor, campaign_id: int) -> bool:
     return bool(
         await conn.fetchval(
@@ -652,3 +702,105 @@ async def stop_for_doctor(conn: Executor, doctor_id: int, reason: str, *, at: da
             doctor_id,
             reason,
         )
+
+
+# Opener templates (from Google Drive) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateVersion:
+    """The Drive document version a stored template (or a refusal) was made from."""
+
+    file_id: str
+    modified_time: datetime | None
+    reason: str | None = None  # why it was refused; None for a stored template
+
+
+async def stored_templates(conn: Executor) -> dict[str, TemplateVersion]:
+    """The stored template of each campaign kind, by kind."""
+    rows = await conn.fetch("SELECT kind, file_id, modified_time FROM opener_templates")
+    return {r["kind"]: TemplateVersion(r["file_id"], r["modified_time"]) for r in rows}
+
+
+async def refused_templates(conn: Executor) -> dict[str, TemplateVersion]:
+    """The refused documents, by Drive file id."""
+    rows = await conn.fetch("SELECT file_id, modified_time, reason FROM opener_template_rejections")
+    return {
+        r["file_id"]: TemplateVersion(r["file_id"], r["modified_time"], r["reason"]) for r in rows
+    }
+
+
+async def store_template(
+    conn: Executor,
+    kind: str,
+    *,
+    file_id: str,
+    file_name: str,
+    body: str,
+    modified_time: datetime | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO opener_templates (kind, file_id, file_name, body, modified_time)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (kind) DO UPDATE
+               SET file_id = EXCLUDED.file_id, file_name = EXCLUDED.file_name,
+                   body = EXCLUDED.body, modified_time = EXCLUDED.modified_time,
+                   synced_at = now()""",
+        kind,
+        file_id,
+        file_name,
+        body,
+        modified_time,
+    )
+
+
+async def refuse_template(
+    conn: Executor,
+    kind: str,
+    *,
+    file_id: str,
+    file_name: str,
+    modified_time: datetime | None,
+    reason: str,
+) -> None:
+    """Keep why a document was refused; the refusal's time moves only when something
+    changed."""
+    await conn.execute(
+        """INSERT INTO opener_template_rejections
+               (file_id, kind, file_name, modified_time, reason)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (file_id) DO UPDATE
+               SET kind = EXCLUDED.kind, file_name = EXCLUDED.file_name,
+                   modified_time = EXCLUDED.modified_time, reason = EXCLUDED.reason,
+                   rejected_at = CASE
+                       WHEN opener_template_rejections.reason = EXCLUDED.reason
+                        AND opener_template_rejections.modified_time
+                            IS NOT DISTINCT FROM EXCLUDED.modified_time
+                       THEN opener_template_rejections.rejected_at
+                       ELSE now() END""",
+        file_id,
+        kind,
+        file_name,
+        modified_time,
+        reason,
+    )
+
+
+async def keep_refusals_of(conn: Executor, file_ids: list[str]) -> None:
+    """Forget the refusals of every document but `file_ids`."""
+    await conn.execute(
+        "DELETE FROM opener_template_rejections WHERE NOT (file_id = ANY($1::text[]))",
+        file_ids,
+    )
+
+
+async def delete_templates(conn: Executor, kinds: list[str]) -> None:
+    await conn.execute("DELETE FROM opener_templates WHERE kind = ANY($1::text[])", kinds)
+
+
+async def template_for(conn: Executor, kind: str) -> str | None:
+    """The Drive template of campaign kind `kind`, or None (Julia writes her own opener)."""
+    body: str | None = await conn.fetchval(
+        "SELECT body FROM opener_templates WHERE kind = $1", kind
+    )
+    return body

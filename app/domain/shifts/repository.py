@@ -160,6 +160,18 @@ async def find_specialties(conn: Executor, text: str) -> list[SpecialtyMatch]:
     return [SpecialtyMatch(id=r["id"], name=r["name"], score=r["score"]) for r in rows]
 
 
+async def specialty_named(conn: Executor, name: str) -> int | None:
+    """The id of the specialty called `name` exactly (accents and case aside) or by one of
+    its aliases."""
+    specialty_id: int | None = await conn.fetchval(
+        """SELECT id FROM specialties
+           WHERE name_normalized = julia_normalize($1) OR julia_normalize($1) = ANY(aliases)
+           LIMIT 1""",
+        name,
+    )
+    return specialty_id
+
+
 async def list_specialties(conn: Executor) -> list[str]:
     rows = await conn.fetch("SELECT name FROM specialties ORDER BY name")
     return [r["name"] for r in rows]
