@@ -45,6 +45,7 @@ from app.domain.conversations import repository as repo
 from app.domain.conversations.repository import Conversation, StoredMessage, TurnRecord
 from app.domain.doctors import repository as doctors
 from app.domain.doctors.repository import Doctor
+from app.domain.handoff import repository as handoff_repo
 from app.domain.handoff import service as handoff
 from app.domain.inbox.detection import handoff_reason, is_opt_out
 from app.domain.memory import service as memory
@@ -292,7 +293,7 @@ class _Turn:
             payload={"conversation_id": self.conversation.id, "trigger": trigger},
         )
         async with self.svc.db.acquire() as conn:
-            await handoff.mark_notified(conn, self.conversation.id)
+            await handoff_repo.mark_notified(conn, self.conversation.id)
         log.info("conversation.handoff", conversation_id=self.conversation.id, trigger=trigger)
 
     # The agent -------------------------------------------------------------------------

@@ -281,6 +281,15 @@ async def waiting_inbound(conn: Executor, conversation_id: int) -> list[WaitingM
     return [WaitingMessage(r["id"], r["age"]) for r in rows]
 
 
+async def mark_inbound_processed(conn: Executor, conversation_id: int) -> None:
+    """Every inbound message of the conversation counts as answered."""
+    await conn.execute(
+        """UPDATE messages SET processed_at = now()
+           WHERE conversation_id = $1 AND direction = 'in' AND processed_at IS NULL""",
+        conversation_id,
+    )
+
+
 async def unprocessed_older_than(
     conn: Executor, cutoff: datetime, limit: int = 200
 ) -> list[tuple[int, int]]:
