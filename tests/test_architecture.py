@@ -44,7 +44,7 @@ LAYERS: dict[str, int] = {
     "app.domain.operations": 9,
     "app.domain.dashboard": 10,
     "app.domain.imports": 10,
-    "app.domain.demo_data": 10,
+    "app.domain.demo": 10,
     "app.api": 11,
     "app.workers": 11,
     "app.cli": 12,
