@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.core.config import Settings
-from app.domain.demo_data import seed_if_empty
+from app.domain.demo import seed_if_empty
 from app.workers.jobs import sweep
 from tests.domain.evolution_payloads import upsert
 from tests.support.fake_vendors import api_error, hang, text_reply, tool_call

@@ -19,7 +19,7 @@ from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.core.config import Settings
-from app.domain.demo_data import seed_if_empty
+from app.domain.demo import seed_if_empty
 from app.main import create_app
 from tests.support.julia import api_client
 

@@ -18,6 +18,7 @@ from app.core.config import Settings
 from app.core.resources import Resources, open_resources
 from app.domain.outbound.gateway import Gateway
 from app.domain.outreach import campaigns, dispatch, templates, writing
+from app.domain.outreach import repository as outreach_repo
 from app.domain.outreach.campaigns import CampaignSpec
 from app.integrations.google_drive import GoogleDrive
 from app.integrations.protocols import DriveError
@@ -125,8 +126,8 @@ async def test_sync_keeps_the_newest_doc_of_each_kind_and_reports_the_others(
         "oferta": ("Oferta - dezembro", OFERTA),
         "reativacao": ("Reativação", REATIVACAO),
     }
-    assert await templates.template_for(res.db, "oferta") == OFERTA
-    assert await templates.template_for(res.db, "descoberta") is None
+    assert await outreach_repo.template_for(res.db, "oferta") == OFERTA
+    assert await outreach_repo.template_for(res.db, "descoberta") is None
     listings = [r for r in fake.drive.requests if r.path == "/drive/v3/files"]
     assert len(listings) == 2 and listings[1].params.get("pageToken")
 
@@ -226,9 +227,9 @@ async def test_a_campaign_template_wins_and_a_shift_template_needs_shifts(
     fake.drive.add_doc(FOLDER, "Descoberta", "Oi {nome}! Aqui é a Julia, da {empresa}.")
     await templates.sync(res.db, drive, FOLDER)
     # Without open shifts, a template that quotes one cannot be filled: Julia's words.
-    oferta = await templates.template_for(res.db, "oferta")
+    oferta = await outreach_repo.template_for(res.db, "oferta")
     assert oferta is not None and writing.needs_shift(oferta)
-    descoberta = await templates.template_for(res.db, "descoberta")
+    descoberta = await outreach_repo.template_for(res.db, "descoberta")
     assert descoberta is not None and not writing.needs_shift(descoberta)
 
     clock = FakeClock(WEDNESDAY_10H)
@@ -302,7 +303,7 @@ async def test_a_doc_removed_from_the_folder_takes_its_kind_away(
     fake.drive.delete(reativacao)
     result = await templates.sync(res.db, drive, FOLDER)
     assert result.removed == ["reativacao"] and result.unchanged == ["oferta"]
-    assert await templates.template_for(res.db, "reativacao") is None
+    assert await outreach_repo.template_for(res.db, "reativacao") is None
 
     fake.drive.trash(oferta)
     result = await templates.sync(res.db, drive, FOLDER)

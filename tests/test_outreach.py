@@ -25,6 +25,7 @@ from app.core.config import Settings
 from app.core.resources import Resources, open_resources
 from app.domain.doctors import repository as doctors
 from app.domain.operations import commands
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import Gateway, Outcome
 from app.domain.outreach import admin, campaigns, dispatch, followups
@@ -442,7 +443,7 @@ async def test_a_doctor_keeps_their_chip_a_disconnected_chip_holds_its_doctors_u
     of = {chip: sorted(p for p, c in chip_of.items() if c == chip) for chip in CHIPS}
 
     # chip-b drops (Evolution's connection.update); chip-c is retired by an operator.
-    await repo.set_chip_state(res.db, "chip-b", "close")
+    await chips_repo.set_chip_state(res.db, "chip-b", "close")
     async with res.db.acquire() as conn:
         _, moved = await admin.set_enabled(conn, "chip-c", False)
     assert moved == 2
@@ -458,7 +459,7 @@ async def test_a_doctor_keeps_their_chip_a_disconnected_chip_holds_its_doctors_u
     )
     assert [tuple(r) for r in waiting] == [("deferred", "chip_desconectado")] * 2
 
-    await repo.set_chip_state(res.db, "chip-b", "open")
+    await chips_repo.set_chip_state(res.db, "chip-b", "open")
     await run_for(res, gw, clock, 60)
     heard_from = {s.number: s.instance for s in fake.evolution.sends}
     assert {p: heard_from[p] for p in of["chip-b"]} == {p: "chip-b" for p in of["chip-b"]}
@@ -478,7 +479,7 @@ async def test_a_chip_whose_sends_keep_failing_is_benched_and_its_messages_wait(
     for send_id in ids:
         assert (await gw.deliver(send_id)).reason == "envio_falhou"
         clock.advance(timedelta(minutes=11))  # past the chip's gap between two sends
-    chip = await repo.chip_by_instance(res.db, "chip-a")
+    chip = await chips_repo.chip_by_instance(res.db, "chip-a")
     assert chip is not None and chip.unusable(clock()) == "chip_em_pausa"
     outcome = await gw.deliver(ids[0])
     assert (outcome.status, outcome.reason) == ("deferred", "chip_em_pausa")

@@ -26,7 +26,7 @@ from app.core.logging import get_logger
 from app.core.queue import enqueue_turn
 from app.domain.inbox import intake
 from app.domain.inbox.evolution import WebhookError, parse_webhook
-from app.domain.outreach import repository as outreach
+from app.domain.outbound import chips_repository as chips_repo
 
 log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
@@ -68,7 +68,7 @@ async def evolution_webhook(
 
     result = intake.IntakeResult()
     async with inbox_transaction(res.db, log_as="webhook") as conn:
-        if instance != settings.EVOLUTION_INSTANCE and not await outreach.known_instance(
+        if instance != settings.EVOLUTION_INSTANCE and not await chips_repo.known_instance(
             conn, instance
         ):
             raise HTTPException(403, "unknown Evolution instance")

@@ -21,7 +21,7 @@ from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import Conn
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
-from app.domain import demo_data
+from app.domain import demo
 
 log = get_logger("julia.cli")
 
@@ -31,9 +31,7 @@ async def _migrate(settings: Settings, *, seed_demo: bool = False) -> list[migra
     conn = await db.connect(settings.database_dsn)
     try:
         applied = await migrations.migrate(conn)
-        if seed_demo and await demo_data.seed_if_empty(
-            conn, tz=settings.tz, today=datetime.now(UTC)
-        ):
+        if seed_demo and await demo.seed_if_empty(conn, tz=settings.tz, today=datetime.now(UTC)):
             log.info("dev.demo_data.seeded")
         return applied
     finally:

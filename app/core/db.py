@@ -11,8 +11,12 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from pgvector.asyncpg import register_vector
 
+from app.core import catalog_repository
+
 # A connection from `connect` or one borrowed from the pool; repositories accept either.
 Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+# A connection or the pool itself: what a repository function that runs one statement takes.
+Executor: TypeAlias = Conn | asyncpg.Pool
 
 
 def uses_transaction_pooler(dsn: str) -> bool:
@@ -31,7 +35,7 @@ def connect_kwargs(dsn: str) -> dict[str, Any]:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # Before the first migration the vector type does not exist yet; the codec is added
     # on the connections opened after it.
-    if await conn.fetchval("SELECT 1 FROM pg_type WHERE typname = 'vector'"):
+    if await catalog_repository.vector_type_exists(conn):
         await register_vector(conn)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
+from app.core.db import transaction
 from app.core.logging import get_logger
 from app.core.queue import enqueue_send
 from app.core.resources import Resources
@@ -30,7 +31,7 @@ async def send_outbound(ctx: dict[str, Any], send_id: int) -> str:
     """Decide and deliver one proactive message, then move its campaign/follow-up along."""
     services: TurnServices = ctx["turns"]
     outcome = await services.gateway.deliver(send_id)
-    async with services.db.acquire() as conn, conn.transaction():
+    async with transaction(services.db) as conn:
         await dispatch.settle(
             conn,
             send_id,
@@ -69,7 +70,7 @@ async def reativacao(res: Resources) -> str | None:
     Autonomous outreach: skipped under PILOT_MODE."""
     if res.settings.PILOT_MODE:
         return SKIPPED
-    async with res.db.acquire() as conn, conn.transaction():
+    async with transaction(res.db) as conn:
         await followups.reactivation(conn, res.settings, now=datetime.now(UTC))
     return None
 

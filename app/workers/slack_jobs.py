@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.db import transaction
 from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.domain.inbox.repository import (
@@ -28,7 +29,7 @@ async def run_slack_command(ctx: dict[str, Any], event_id: str) -> str:
     """Run a stored mention once: the row is locked while the command runs and marked done
     (or failed) in the same transaction, so a second run finds nothing to do."""
     res: Resources = ctx["res"]
-    async with res.db.acquire() as conn, conn.transaction():
+    async with transaction(res.db) as conn:
         event = await claim_slack_event(conn, event_id)
         if event is None:
             log.info("slack.command_skipped", event_id=event_id)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from app.core.config import ConfigError, load_settings, parse_weekdays
 from app.domain.outbound.chips import caps_for
+from app.domain.outbound.chips_repository import Chip
 from app.domain.outbound.pacing import (
     BusinessHours,
     Caps,
@@ -22,7 +23,6 @@ from app.domain.outbound.pacing import (
     opening_jitter,
     send_gap,
 )
-from app.domain.outreach.repository import Chip
 
 SP = ZoneInfo("America/Sao_Paulo")
 WEEKDAYS = frozenset(range(5))

@@ -45,6 +45,7 @@ from app.core.resources import Resources
 from app.domain.conversations import repository as conversations
 from app.domain.doctors import repository as doctors_repo
 from app.domain.operations import commands
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound.gateway import Gateway
 from app.domain.outbound.limiter import Limiter, _chip_key, _doctor_key
 from app.domain.outbound.pacing import Caps, chip_caps
@@ -355,7 +356,7 @@ class Simulation:
                 warmup,
             )
             self.warmup[instance] = warmup
-            await outreach.set_chip_state(db, instance, "open")  # as connection.update would
+            await chips_repo.set_chip_state(db, instance, "open")  # as connection.update would
         self.operator_campaigns.add(
             await self._start_campaign(OPERATOR_CAMPAIGN, "oferta", "Clínica Médica", now)
         )
@@ -636,10 +637,10 @@ class Simulation:
             await commands.resume(self.res, via="cli", by="simulacao")
             self._end(self.pauses, now, "julia retomada")
         if plan.disconnect[0] <= now < plan.disconnect[1] and not self._open(self.disconnects):
-            await outreach.set_chip_state(self.res.db, UNSTABLE_CHIP, "close")
+            await chips_repo.set_chip_state(self.res.db, UNSTABLE_CHIP, "close")
             self._begin(self.disconnects, now, f"{UNSTABLE_CHIP} desconectado")
         elif now >= plan.disconnect[1] and self._open(self.disconnects):
-            await outreach.set_chip_state(self.res.db, UNSTABLE_CHIP, "open")
+            await chips_repo.set_chip_state(self.res.db, UNSTABLE_CHIP, "open")
             self._end(self.disconnects, now, f"{UNSTABLE_CHIP} reconectado")
         if (
             plan.pilot[0] <= now < plan.pilot[1]
@@ -704,8 +705,8 @@ class Simulation:
         doctor = self.by_id[doctor_id]
         instance = next((w.instance for w in self.wire if w.number == doctor.phone), CHIPS[0])
         async with self.res.db.acquire() as conn, conn.transaction():
-            chip_id = await outreach.ensure_chip(conn, instance)
-            await outreach.assign_chip(conn, doctor_id, chip_id)
+            chip_id = await chips_repo.ensure_chip(conn, instance)
+            await chips_repo.assign_chip(conn, doctor_id, chip_id)
             conversation = await conversations.get_or_open(conn, doctor_id, chip_id)
             await conversations.insert_message(
                 conn,

@@ -33,20 +33,24 @@ from redis.asyncio import Redis
 
 from app.core.circuit import CircuitBreaker
 from app.core.config import Settings
+from app.core.db import transaction
 from app.core.lease import Lease
 from app.core.logging import get_logger
 from app.domain.agent import loop as agent
 from app.domain.agent import prompts, tools
+from app.domain.agent import repository as agent_repo
 from app.domain.agent.delivery import reading_delay, split_reply, typing_delay
 from app.domain.agent.routing import choose_model
 from app.domain.conversations import repository as repo
 from app.domain.conversations.repository import Conversation, StoredMessage, TurnRecord
 from app.domain.doctors import repository as doctors
 from app.domain.doctors.repository import Doctor
+from app.domain.handoff import repository as handoff_repo
 from app.domain.handoff import service as handoff
 from app.domain.inbox.detection import handoff_reason, is_opt_out
 from app.domain.memory import service as memory
 from app.domain.notices.service import notify
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import Gateway, Outcome
 from app.domain.outbound.status import StatusReader
@@ -138,13 +142,8 @@ class _Waiting:
 
 async def _waiting(db: asyncpg.Pool, conversation_id: int) -> _Waiting:
     # Ages come from the database clock, the same clock that stamped created_at.
-    rows = await db.fetch(
-        """SELECT id, extract(epoch FROM now() - created_at)::float8 AS age FROM messages
-           WHERE conversation_id = $1 AND direction = 'in' AND processed_at IS NULL
-           ORDER BY created_at, id""",
-        conversation_id,
-    )
-    return _Waiting([r["id"] for r in rows], rows[-1]["age"] if rows else 0.0)
+    rows = await repo.waiting_inbound(db, conversation_id)
+    return _Waiting([r.id for r in rows], rows[-1].age_s if rows else 0.0)
 
 
 async def _locked(svc: TurnServices, conversation_id: int, job_id: str | None) -> str:
@@ -181,12 +180,9 @@ async def _finish_interrupted(svc: TurnServices, conversation_id: int) -> None:
         log.info("turn.resumed", conversation_id=conversation_id, messages=len(leftovers))
         await deliver(svc, [s.id for s in leftovers], inbound_chars=0)
     for turn_id in await repo.interrupted_turns(svc.db, conversation_id):
-        async with svc.db.acquire() as conn, conn.transaction():
+        async with transaction(svc.db) as conn:
             await repo.finish_turn(conn, turn_id, "failed", error="interrompido")
-            await conn.execute(
-                "UPDATE messages SET turn_id = NULL WHERE turn_id = $1 AND processed_at IS NULL",
-                turn_id,
-            )
+            await repo.detach_from_turn(conn, turn_id, unprocessed_only=True)
         log.warning("turn.interrupted", conversation_id=conversation_id, turn_id=turn_id)
 
 
@@ -234,7 +230,7 @@ class _Turn:
 
     async def opt_out(self) -> str:
         now = self.svc.clock()
-        async with self.svc.db.acquire() as conn, conn.transaction():
+        async with transaction(self.svc.db) as conn:
             turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
             newly = await doctors.mark_opted_out(conn, self.doctor.id, "pedido do médico", now)
             await outreach.stop_for_doctor(conn, self.doctor.id, "opt_out", at=now)
@@ -256,7 +252,7 @@ class _Turn:
     async def _reply_and_hand_over(
         self, parts: list[str], *, trigger: str, reason: str, record: TurnRecord | None
     ) -> None:
-        async with self.svc.db.acquire() as conn, conn.transaction():
+        async with transaction(self.svc.db) as conn:
             turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
             send_ids = await self._hand_over(conn, turn_id, parts, trigger, reason, record)
         await self._after_handoff(send_ids, trigger, reason)
@@ -299,7 +295,7 @@ class _Turn:
             payload={"conversation_id": self.conversation.id, "trigger": trigger},
         )
         async with self.svc.db.acquire() as conn:
-            await handoff.mark_notified(conn, self.conversation.id)
+            await handoff_repo.mark_notified(conn, self.conversation.id)
         log.info("conversation.handoff", conversation_id=self.conversation.id, trigger=trigger)
 
     # The agent -------------------------------------------------------------------------
@@ -312,9 +308,7 @@ class _Turn:
         memories = await memory.relevant(
             svc.db, svc.embedder, doctor_id=self.doctor.id, query=self.burst or "oi", limit=6
         )
-        briefing = await svc.db.fetchval(
-            "SELECT content FROM briefings ORDER BY modified_time DESC LIMIT 1"
-        )
+        briefing = await agent_repo.latest_briefing(svc.db)
         system = prompts.system_blocks(company=settings.NOME_EMPRESA, briefing=briefing)
         context = prompts.turn_context(
             now=now,
@@ -347,11 +341,7 @@ class _Turn:
         )
 
         turn_id = await repo.start_turn(svc.db, self.conversation.id, self.job_id)
-        await svc.db.execute(
-            "UPDATE messages SET turn_id = $1 WHERE id = ANY($2::bigint[])",
-            turn_id,
-            [m.id for m in self.pending],
-        )
+        await repo.attach_to_turn(svc.db, turn_id, [m.id for m in self.pending])
         context_for_tools = tools.ToolContext(
             db=svc.db,
             doctor_id=self.doctor.id,
@@ -373,9 +363,9 @@ class _Turn:
             )
             text, forced = await self._guarded(result, history, system, messages, model)
         except LLMUnavailable as exc:
-            async with svc.db.acquire() as conn, conn.transaction():
+            async with transaction(svc.db) as conn:
                 await repo.finish_turn(conn, turn_id, "failed", error=str(exc)[:500])
-                await conn.execute("UPDATE messages SET turn_id = NULL WHERE turn_id = $1", turn_id)
+                await repo.detach_from_turn(conn, turn_id, unprocessed_only=False)
             return await self._model_unavailable(str(exc))
 
         record = TurnRecord(
@@ -390,7 +380,7 @@ class _Turn:
         )
         parts = split_reply(text)
         wants_human = forced or result.handoff_reason
-        async with svc.db.acquire() as conn, conn.transaction():
+        async with transaction(svc.db) as conn:
             if wants_human:
                 send_ids = await self._hand_over(
                     conn, turn_id, parts, "modelo", wants_human, record
@@ -463,11 +453,8 @@ class _Turn:
 
     async def _model_unavailable(self, error: str) -> str:
         svc = self.svc
-        failures = await svc.db.fetchval(
-            """SELECT count(*) FROM turns WHERE conversation_id = $1 AND status = 'failed'
-                 AND started_at >= $2""",
-            self.conversation.id,
-            self.pending[0].created_at,
+        failures = await repo.failed_turns_since(
+            svc.db, self.conversation.id, self.pending[0].created_at
         )
         circuit_open = await svc.breaker.is_open()
         if not circuit_open and failures < MAX_LLM_ATTEMPTS and svc.llm is not None:
@@ -529,9 +516,7 @@ class _Turn:
 
     async def _route(self, conn: Any) -> tuple[int | None, str]:
         if self.conversation.chip_id is not None:
-            instance = await conn.fetchval(
-                "SELECT instance FROM chips WHERE id = $1", self.conversation.chip_id
-            )
+            instance = await chips_repo.chip_instance(conn, self.conversation.chip_id)
             if instance:
                 return self.conversation.chip_id, str(instance)
         return None, self.svc.settings.EVOLUTION_INSTANCE
@@ -541,14 +526,8 @@ class _Turn:
 
     async def _release_for_later(self, turn_id: int) -> None:
         """Paused before anything went out: the burst waits for `retomar`."""
-        async with self.svc.db.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE messages SET processed_at = NULL, turn_id = NULL WHERE turn_id = $1",
-                turn_id,
-            )
-            await conn.execute(
-                "UPDATE turns SET status = 'skipped', error = 'pausado' WHERE id = $1", turn_id
-            )
+        async with transaction(self.svc.db) as conn:
+            await repo.skip_turn_for_later(conn, turn_id)
 
     async def _notify_reservation(self, shift_id: int) -> None:
         who = self.doctor.name or self.doctor.push_name or f"+{self.doctor.phone}"

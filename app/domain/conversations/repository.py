@@ -9,9 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from app.core.db import Conn
-
-AnyConn = Conn | asyncpg.Pool
+from app.core.db import Conn, Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,7 @@ def _message(row: asyncpg.Record) -> StoredMessage:
     return StoredMessage(**values)
 
 
-async def get(conn: AnyConn, conversation_id: int) -> Conversation | None:
+async def get(conn: Executor, conversation_id: int) -> Conversation | None:
     row = await conn.fetchrow(_CONV + " WHERE id = $1", conversation_id)
     return _conversation(row) if row else None
 
@@ -84,7 +82,33 @@ async def get_or_open(conn: Conn, doctor_id: int, chip_id: int | None) -> Conver
     raise RuntimeError(f"could not open a conversation for doctor {doctor_id}")
 
 
-async def has_earlier_conversation(conn: AnyConn, doctor_id: int, before_id: int) -> bool:
+async def follow_campaign(
+    conn: Executor, conversation_id: int, campaign_id: int, chip_id: int
+) -> None:
+    """The conversation follows the campaign, and its replies leave from the opener's chip."""
+    await conn.execute(
+        "UPDATE conversations SET campaign_id = $2, chip_id = $3 WHERE id = $1",
+        conversation_id,
+        campaign_id,
+        chip_id,
+    )
+
+
+async def in_live_conversation(conn: Executor, doctor_id: int, *, active_since: datetime) -> bool:
+    """Whether the doctor has an open conversation a person controls or that moved after
+    `active_since`."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM conversations
+                              WHERE doctor_id = $1 AND status = 'ativa'
+                                AND (control = 'humano' OR last_message_at > $2))""",
+            doctor_id,
+            active_since,
+        )
+    )
+
+
+async def has_earlier_conversation(conn: Executor, doctor_id: int, before_id: int) -> bool:
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM conversations WHERE doctor_id = $1 AND id < $2)",
@@ -95,7 +119,7 @@ async def has_earlier_conversation(conn: AnyConn, doctor_id: int, before_id: int
 
 
 async def set_control(
-    conn: AnyConn, conversation_id: int, control: str, reason: str | None
+    conn: Executor, conversation_id: int, control: str, reason: str | None
 ) -> bool:
     """Change who speaks; False if it already was `control`."""
     status: str = await conn.execute(
@@ -109,7 +133,7 @@ async def set_control(
 
 
 async def insert_message(
-    conn: AnyConn,
+    conn: Executor,
     *,
     conversation_id: int | None,
     doctor_id: int | None,
@@ -158,7 +182,33 @@ async def insert_message(
     return message_id
 
 
-async def touch_inbound(conn: AnyConn, conversation_id: int) -> None:
+async def link_echo_to_send(
+    conn: Executor,
+    *,
+    instance: str | None,
+    provider_message_id: str,
+    send_id: int,
+    turn_id: int | None,
+) -> None:
+    """The webhook echo of a send was stored before the send was recorded: make it Julia's
+    message of that send."""
+    await conn.execute(
+        """UPDATE messages SET outbound_send_id = $3, author = 'julia', turn_id = $4
+           WHERE instance = $1 AND provider_message_id = $2""",
+        instance,
+        provider_message_id,
+        send_id,
+        turn_id,
+    )
+
+
+async def touch_outbound(conn: Executor, conversation_id: int, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE conversations SET last_message_at = $2 WHERE id = $1", conversation_id, at
+    )
+
+
+async def touch_inbound(conn: Executor, conversation_id: int) -> None:
     await conn.execute(
         """UPDATE conversations SET last_inbound_at = now(), last_message_at = now()
            WHERE id = $1""",
@@ -167,7 +217,7 @@ async def touch_inbound(conn: AnyConn, conversation_id: int) -> None:
 
 
 async def update_receipt(
-    conn: AnyConn, instance: str, provider_message_id: str, status: str
+    conn: Executor, instance: str, provider_message_id: str, status: str
 ) -> None:
     await conn.execute(
         """UPDATE messages SET delivery_status = $3, delivery_status_at = now()
@@ -178,7 +228,7 @@ async def update_receipt(
     )
 
 
-async def pending_inbound(conn: AnyConn, conversation_id: int) -> list[StoredMessage]:
+async def pending_inbound(conn: Executor, conversation_id: int) -> list[StoredMessage]:
     """The doctor's messages no turn has consumed yet, oldest first."""
     rows = await conn.fetch(
         _MSG
@@ -190,7 +240,7 @@ async def pending_inbound(conn: AnyConn, conversation_id: int) -> list[StoredMes
 
 
 async def history(
-    conn: AnyConn, conversation_id: int, *, before_id: int, limit: int = 40
+    conn: Executor, conversation_id: int, *, before_id: int, limit: int = 40
 ) -> list[StoredMessage]:
     """The conversation so far (both directions), oldest first, excluding the pending burst."""
     rows = await conn.fetch(
@@ -205,7 +255,7 @@ async def history(
     return [_message(r) for r in reversed(rows)]
 
 
-async def mark_processed(conn: AnyConn, message_ids: list[int], turn_id: int | None) -> None:
+async def mark_processed(conn: Executor, message_ids: list[int], turn_id: int | None) -> None:
     await conn.execute(
         """UPDATE messages SET processed_at = now(), turn_id = coalesce($2, turn_id)
            WHERE id = ANY($1::bigint[]) AND processed_at IS NULL""",
@@ -214,8 +264,34 @@ async def mark_processed(conn: AnyConn, message_ids: list[int], turn_id: int | N
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingMessage:
+    id: int
+    age_s: float  # by the database clock, the one that stamped created_at
+
+
+async def waiting_inbound(conn: Executor, conversation_id: int) -> list[WaitingMessage]:
+    """The conversation's unanswered inbound messages, oldest first, with their ages."""
+    rows = await conn.fetch(
+        """SELECT id, extract(epoch FROM now() - created_at)::float8 AS age FROM messages
+           WHERE conversation_id = $1 AND direction = 'in' AND processed_at IS NULL
+           ORDER BY created_at, id""",
+        conversation_id,
+    )
+    return [WaitingMessage(r["id"], r["age"]) for r in rows]
+
+
+async def mark_inbound_processed(conn: Executor, conversation_id: int) -> None:
+    """Every inbound message of the conversation counts as answered."""
+    await conn.execute(
+        """UPDATE messages SET processed_at = now()
+           WHERE conversation_id = $1 AND direction = 'in' AND processed_at IS NULL""",
+        conversation_id,
+    )
+
+
 async def unprocessed_older_than(
-    conn: AnyConn, cutoff: datetime, limit: int = 200
+    conn: Executor, cutoff: datetime, limit: int = 200
 ) -> list[tuple[int, int]]:
     """(conversation id, newest pending message id) for conversations with a message nobody
     answered since before `cutoff`, the conversation with the oldest waiting message first."""
@@ -247,7 +323,7 @@ class TurnRecord:
     tool_calls: int
 
 
-async def start_turn(conn: AnyConn, conversation_id: int, job_id: str | None) -> int:
+async def start_turn(conn: Executor, conversation_id: int, job_id: str | None) -> int:
     turn_id: int = await conn.fetchval(
         "INSERT INTO turns (conversation_id, job_id) VALUES ($1, $2) RETURNING id",
         conversation_id,
@@ -257,7 +333,7 @@ async def start_turn(conn: AnyConn, conversation_id: int, job_id: str | None) ->
 
 
 async def finish_turn(
-    conn: AnyConn,
+    conn: Executor,
     turn_id: int,
     status: str,
     record: TurnRecord | None = None,
@@ -289,10 +365,48 @@ async def finish_turn(
     )
 
 
-async def interrupted_turns(conn: AnyConn, conversation_id: int) -> list[int]:
+async def interrupted_turns(conn: Executor, conversation_id: int) -> list[int]:
     """Turns left `running` by a worker that died (the caller holds the conversation lock)."""
     rows = await conn.fetch(
         "SELECT id FROM turns WHERE conversation_id = $1 AND status = 'running' ORDER BY id",
         conversation_id,
     )
     return [r["id"] for r in rows]
+
+
+async def attach_to_turn(conn: Executor, turn_id: int, message_ids: list[int]) -> None:
+    await conn.execute(
+        "UPDATE messages SET turn_id = $1 WHERE id = ANY($2::bigint[])", turn_id, message_ids
+    )
+
+
+async def detach_from_turn(conn: Executor, turn_id: int, *, unprocessed_only: bool) -> None:
+    """Free a failed turn's messages for the next turn (all of them, or only those it had
+    not answered yet)."""
+    if unprocessed_only:
+        await conn.execute(
+            "UPDATE messages SET turn_id = NULL WHERE turn_id = $1 AND processed_at IS NULL",
+            turn_id,
+        )
+    else:
+        await conn.execute("UPDATE messages SET turn_id = NULL WHERE turn_id = $1", turn_id)
+
+
+async def skip_turn_for_later(conn: Conn, turn_id: int) -> None:
+    """The turn stopped before anything went out: its messages wait unanswered again."""
+    await conn.execute(
+        "UPDATE messages SET processed_at = NULL, turn_id = NULL WHERE turn_id = $1", turn_id
+    )
+    await conn.execute(
+        "UPDATE turns SET status = 'skipped', error = 'pausado' WHERE id = $1", turn_id
+    )
+
+
+async def failed_turns_since(conn: Executor, conversation_id: int, since: datetime) -> int:
+    n: int = await conn.fetchval(
+        """SELECT count(*) FROM turns WHERE conversation_id = $1 AND status = 'failed'
+             AND started_at >= $2""",
+        conversation_id,
+        since,
+    )
+    return n

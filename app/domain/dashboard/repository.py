@@ -15,9 +15,8 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from app.core.db import Conn
+from app.core.db import Executor
 
-Executor = Conn | asyncpg.Pool
 T = TypeVar("T")
 
 

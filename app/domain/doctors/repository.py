@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from app.core.db import Conn
+from app.core.db import Conn, Executor
 from app.domain.doctors.phones import brazil_variants, canonical_brazil
 
 
@@ -53,12 +53,12 @@ def _doctor(row: asyncpg.Record) -> Doctor:
     )
 
 
-async def get(conn: Conn | asyncpg.Pool, doctor_id: int) -> Doctor | None:
+async def get(conn: Executor, doctor_id: int) -> Doctor | None:
     row = await conn.fetchrow(_SELECT + " WHERE d.id = $1", doctor_id)
     return _doctor(row) if row else None
 
 
-async def find_by_phone(conn: Conn | asyncpg.Pool, phone: str) -> Doctor | None:
+async def find_by_phone(conn: Executor, phone: str) -> Doctor | None:
     """Match a phone in either Brazilian spelling (with or without the ninth digit)."""
     row = await conn.fetchrow(
         _SELECT + " WHERE d.phone = ANY($1::text[]) ORDER BY d.id LIMIT 1",
@@ -67,7 +67,7 @@ async def find_by_phone(conn: Conn | asyncpg.Pool, phone: str) -> Doctor | None:
     return _doctor(row) if row else None
 
 
-async def find_by_lid(conn: Conn | asyncpg.Pool, lid: str) -> Doctor | None:
+async def find_by_lid(conn: Executor, lid: str) -> Doctor | None:
     row = await conn.fetchrow(_SELECT + " WHERE d.lid = $1", lid)
     return _doctor(row) if row else None
 
@@ -110,6 +110,24 @@ async def touch_inbound(conn: Conn, doctor_id: int, at: datetime) -> None:
         """UPDATE doctors SET last_inbound_at = GREATEST(coalesce(last_inbound_at, $2), $2)
            WHERE id = $1""",
         doctor_id,
+        at,
+    )
+
+
+async def is_opted_out(conn: Executor, doctor_id: int) -> bool:
+    return bool(
+        await conn.fetchval("SELECT opted_out_at IS NOT NULL FROM doctors WHERE id = $1", doctor_id)
+    )
+
+
+async def touch_outbound(conn: Executor, doctor_id: int, at: datetime, *, proactive: bool) -> None:
+    """A message went out to the doctor; a proactive one also restarts the contact clock."""
+    await conn.execute(
+        """UPDATE doctors SET last_outbound_at = $3,
+                  last_proactive_at = CASE WHEN $2 THEN $3 ELSE last_proactive_at END
+           WHERE id = $1""",
+        doctor_id,
+        proactive,
         at,
     )
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from app.core.db import Conn
 from app.domain.conversations import repository as conversations
+from app.domain.handoff import repository
 from app.domain.outreach import repository as outreach
 
 
@@ -18,41 +19,17 @@ async def hand_to_human(
     person is now talking to them.
     """
     await conversations.set_control(conn, conversation_id, "humano", trigger)
-    handoff_id = await conn.fetchval(
-        """INSERT INTO handoffs (conversation_id, doctor_id, trigger, reason)
-           VALUES ($1, $2, $3, $4)
-           ON CONFLICT (conversation_id) WHERE status = 'aberto' DO NOTHING
-           RETURNING id""",
-        conversation_id,
-        doctor_id,
-        trigger,
-        reason,
+    handoff_id = await repository.open_handoff(
+        conn, conversation_id=conversation_id, doctor_id=doctor_id, trigger=trigger, reason=reason
     )
     await outreach.stop_for_doctor(conn, doctor_id, "handoff", at=datetime.now(UTC))
     return handoff_id is not None
 
 
-async def mark_notified(conn: Conn, conversation_id: int) -> None:
-    await conn.execute(
-        """UPDATE handoffs SET notified_at = now()
-           WHERE conversation_id = $1 AND status = 'aberto'""",
-        conversation_id,
-    )
-
-
 async def hand_back(conn: Conn, *, conversation_id: int, by: str) -> bool:
     """Return the conversation to Julia; True if it was under human control."""
     changed = await conversations.set_control(conn, conversation_id, "julia", f"devolvido:{by}")
-    await conn.execute(
-        """UPDATE handoffs SET status = 'devolvido', resolved_at = now(), resolved_by = $2
-           WHERE conversation_id = $1 AND status = 'aberto'""",
-        conversation_id,
-        by,
-    )
+    await repository.resolve(conn, conversation_id, by=by)
     # Messages the doctor sent while a human was talking were the human's to answer.
-    await conn.execute(
-        """UPDATE messages SET processed_at = now()
-           WHERE conversation_id = $1 AND direction = 'in' AND processed_at IS NULL""",
-        conversation_id,
-    )
+    await conversations.mark_inbound_processed(conn, conversation_id)
     return changed

@@ -29,6 +29,7 @@ from app.domain.inbox.evolution import (
     MessageEvent,
     ReceiptEvent,
 )
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outreach import repository as outreach
 
@@ -87,7 +88,7 @@ async def apply_delivery(conn: Conn, delivery_id: int, events: list[Event]) -> I
         if isinstance(event, MessageEvent):
             await _message(conn, event, result)
         elif isinstance(event, ConnectionEvent) and event.state != "unknown":
-            await outreach.set_chip_state(conn, event.instance, event.state)
+            await chips_repo.set_chip_state(conn, event.instance, event.state)
             log.info("chip.state", instance=event.instance, state=event.state)
         elif isinstance(event, ReceiptEvent) and event.status:
             await conversations.update_receipt(
@@ -164,9 +165,9 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
         log.warning("message.unresolved_sender", chat_kind=event.chat_kind)
         return
 
-    chip_id = await outreach.ensure_chip(conn, event.instance)
+    chip_id = await chips_repo.ensure_chip(conn, event.instance)
     # The number a doctor first talked to becomes theirs: outreach comes from it too.
-    await outreach.assign_chip(conn, doctor.id, chip_id)
+    await chips_repo.assign_chip(conn, doctor.id, chip_id)
     conversation = await conversations.get_or_open(conn, doctor.id, chip_id)
 
     if event.from_me:

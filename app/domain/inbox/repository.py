@@ -12,11 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import asyncpg
+from app.core.db import Conn, Executor
 
-from app.core.db import Conn
-
-AnyConn = Conn | asyncpg.Pool
 Source = Literal["evolution", "chatwoot", "slack"]
 
 
@@ -33,7 +30,7 @@ def _json_safe(payload: object) -> str:
 
 
 async def store_event(
-    conn: AnyConn,
+    conn: Executor,
     *,
     source: Source,
     provider_id: str | None,
@@ -64,7 +61,9 @@ async def store_event(
     return StoredEvent(row["id"], False, row["status"])
 
 
-async def finish_event(conn: AnyConn, event_id: int, status: str, error: str | None = None) -> None:
+async def finish_event(
+    conn: Executor, event_id: int, status: str, error: str | None = None
+) -> None:
     """Close a delivery as 'done', 'ignored' or 'failed' (with why)."""
     await conn.execute(
         """UPDATE webhook_events SET status = $2, error = $3, finished_at = now()
@@ -89,7 +88,7 @@ class SlackEvent:
 
 
 async def store_slack_event(
-    conn: AnyConn, *, event_id: str, payload: dict[str, Any]
+    conn: Executor, *, event_id: str, payload: dict[str, Any]
 ) -> tuple[bool, str]:
     """Keep an `event_callback` body. Returns (new, status): a Slack retry finds the row
     already there, and its status says whether the command still has to run."""
@@ -125,7 +124,7 @@ async def claim_slack_event(conn: Conn, event_id: str) -> SlackEvent | None:
 
 
 async def finish_slack_event(
-    conn: AnyConn, event_id: str, status: str, error: str | None = None
+    conn: Executor, event_id: str, status: str, error: str | None = None
 ) -> None:
     await conn.execute(
         """UPDATE webhook_events SET status = $2, error = $3, finished_at = now()

@@ -8,9 +8,7 @@ from datetime import datetime
 import asyncpg
 import numpy as np
 
-from app.core.db import Conn
-
-Executor = Conn | asyncpg.Pool
+from app.core.db import Executor
 
 # memories.embedding is vector(1024) (voyage-3.5-lite).
 EMBEDDING_DIM = 1024

@@ -6,11 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-import asyncpg
-
-from app.core.db import Conn
-
-AnyConn = Conn | asyncpg.Pool
+from app.core.db import Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +36,7 @@ class DailyNumbers:
     llm_cost_usd: Decimal
 
 
-async def turn_stats(conn: AnyConn, since: datetime, until: datetime) -> TurnStats:
+async def turn_stats(conn: Executor, since: datetime, until: datetime) -> TurnStats:
     row = await conn.fetchrow(
         """
         SELECT count(*) AS total,
@@ -57,7 +53,7 @@ async def turn_stats(conn: AnyConn, since: datetime, until: datetime) -> TurnSta
     return TurnStats(total=row["total"], failed=row["failed"], top_error=row["top_error"])
 
 
-async def oldest_waiting_inbound(conn: AnyConn) -> datetime | None:
+async def oldest_waiting_inbound(conn: Executor) -> datetime | None:
     """When the oldest doctor message Julia should be answering arrived (None: none waits).
 
     Messages under human control or while Julia is paused wait on purpose and do not count.
@@ -76,14 +72,14 @@ async def oldest_waiting_inbound(conn: AnyConn) -> datetime | None:
     return oldest
 
 
-async def last_notification_at(conn: AnyConn, key: str) -> datetime | None:
+async def last_notification_at(conn: Executor, key: str) -> datetime | None:
     sent_at: datetime | None = await conn.fetchval(
         "SELECT max(sent_at) FROM notifications WHERE key = $1", key
     )
     return sent_at
 
 
-async def daily_numbers(conn: AnyConn, start: datetime, end: datetime) -> DailyNumbers:
+async def daily_numbers(conn: Executor, start: datetime, end: datetime) -> DailyNumbers:
     """The day's activity in [start, end)."""
     row = await conn.fetchrow(
         """

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from app.core import migrations
+from app.core import catalog_repository, migrations
 from app.core.config import Settings
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
 from app.core.resources import Resources
@@ -47,7 +47,7 @@ async def check_redis(res: Resources) -> str:
 
 
 async def check_database(res: Resources) -> str:
-    await res.db.fetchval("SELECT 1")
+    await catalog_repository.ping(res.db)
     return OK
 
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
-from app.core.db import Conn
+from app.core.db import Executor
+from app.domain.operations import metrics_repository as repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,65 +56,28 @@ def day_bounds(tz: ZoneInfo, now: datetime) -> tuple[date, datetime, datetime]:
     return day, start, end
 
 
-async def daily_metrics(db: Conn | asyncpg.Pool, *, tz: ZoneInfo, now: datetime) -> DailyMetrics:
+async def daily_metrics(db: Executor, *, tz: ZoneInfo, now: datetime) -> DailyMetrics:
     """The numbers of the local day (in `tz`) that contains `now`."""
     day, start, end = day_bounds(tz, now)
-    counts = await db.fetchrow(
-        """SELECT
-             (SELECT count(DISTINCT conversation_id) FROM messages
-               WHERE created_at >= $1 AND created_at < $2
-                 AND conversation_id IS NOT NULL) AS conversations_active,
-             (SELECT count(*) FROM messages
-               WHERE direction = 'in' AND created_at >= $1 AND created_at < $2) AS inbound,
-             (SELECT count(*) FROM outbound_sends
-               WHERE NOT proactive AND kind <> 'relay' AND status = 'sent'
-                 AND sent_at >= $1 AND sent_at < $2) AS replies_sent,
-             (SELECT count(*) FROM outbound_sends
-               WHERE proactive AND status = 'sent'
-                 AND sent_at >= $1 AND sent_at < $2) AS outreach_sent,
-             (SELECT count(*) FROM handoffs
-               WHERE requested_at >= $1 AND requested_at < $2) AS handoffs_opened""",
-        start,
-        end,
-    )
-    assert counts is not None
-    reasons = await db.fetch(
-        """SELECT status, coalesce(reason, 'sem_motivo') AS reason, count(*) AS n
-           FROM outbound_sends
-           WHERE proactive AND status IN ('deferred', 'blocked')
-             AND decided_at >= $1 AND decided_at < $2
-           GROUP BY 1, 2 ORDER BY 3 DESC, 2""",
-        start,
-        end,
-    )
-    turns = await db.fetchrow(
-        """SELECT count(*) FILTER (WHERE status = 'ok') AS ok,
-                  count(*) FILTER (WHERE status = 'failed') AS failed,
-                  coalesce(sum(cost_usd), 0)::float8 AS cost,
-                  coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
-                  coalesce(sum(cache_read_tokens), 0)::bigint AS cache_read,
-                  coalesce(sum(cache_write_tokens), 0)::bigint AS cache_write
-           FROM turns WHERE started_at >= $1 AND started_at < $2""",
-        start,
-        end,
-    )
-    assert turns is not None
+    counts = await repository.day_counts(db, start, end)
+    reasons = await repository.proactive_decisions(db, start, end)
+    turns = await repository.turn_totals(db, start, end)
     return DailyMetrics(
         day=day,
         tz=tz.key,
-        conversations_active=counts["conversations_active"],
-        inbound_messages=counts["inbound"],
-        replies_sent=counts["replies_sent"],
-        outreach_sent=counts["outreach_sent"],
-        outreach_deferred={r["reason"]: r["n"] for r in reasons if r["status"] == "deferred"},
-        outreach_blocked={r["reason"]: r["n"] for r in reasons if r["status"] == "blocked"},
-        handoffs_opened=counts["handoffs_opened"],
-        turns_ok=turns["ok"],
-        turns_failed=turns["failed"],
-        llm_cost_usd=float(turns["cost"]),
-        input_tokens=int(turns["input_tokens"]),
-        cache_read_tokens=int(turns["cache_read"]),
-        cache_write_tokens=int(turns["cache_write"]),
+        conversations_active=counts.conversations_active,
+        inbound_messages=counts.inbound,
+        replies_sent=counts.replies_sent,
+        outreach_sent=counts.outreach_sent,
+        outreach_deferred={r.reason: r.n for r in reasons if r.status == "deferred"},
+        outreach_blocked={r.reason: r.n for r in reasons if r.status == "blocked"},
+        handoffs_opened=counts.handoffs_opened,
+        turns_ok=turns.ok,
+        turns_failed=turns.failed,
+        llm_cost_usd=float(turns.cost),
+        input_tokens=int(turns.input_tokens),
+        cache_read_tokens=int(turns.cache_read),
+        cache_write_tokens=int(turns.cache_write),
     )
 
 

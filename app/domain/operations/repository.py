@@ -5,16 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
-from app.core.db import Conn
-
-AnyConn = Conn | asyncpg.Pool
+from app.core.db import Executor
 
 
-async def claim_job_slot(
-    conn: Conn | asyncpg.Pool, job_name: str, slot: datetime, host: str
-) -> int | None:
+async def claim_job_slot(conn: Executor, job_name: str, slot: datetime, host: str) -> int | None:
     """Claim (job, slot) for this process; None if another run already has it.
 
     A slot whose earlier run failed may be claimed again, so a retry is not lost.
@@ -37,7 +31,7 @@ async def claim_job_slot(
 
 
 async def finish_job_run(
-    conn: Conn | asyncpg.Pool,
+    conn: Executor,
     run_id: int,
     *,
     status: str,
@@ -69,7 +63,7 @@ class OpenHandoff:
     since: datetime | None
 
 
-async def open_handoffs(conn: AnyConn, limit: int) -> tuple[list[OpenHandoff], int]:
+async def open_handoffs(conn: Executor, limit: int) -> tuple[list[OpenHandoff], int]:
     """Live conversations under human control, longest waiting first, and how many there are."""
     rows = await conn.fetch(
         """SELECT c.id AS conversation_id, coalesce(d.name, d.push_name) AS doctor_name,
@@ -91,7 +85,7 @@ async def open_handoffs(conn: AnyConn, limit: int) -> tuple[list[OpenHandoff], i
     return items, (rows[0]["total"] if rows else 0)
 
 
-async def waiting_conversations(conn: AnyConn) -> int:
+async def waiting_conversations(conn: Executor) -> int:
     value = await conn.fetchval(
         """SELECT count(DISTINCT conversation_id) FROM messages
            WHERE direction = 'in' AND processed_at IS NULL AND conversation_id IS NOT NULL"""

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.core.config import Settings
-from app.core.db import Conn
+from app.core.db import Executor
+from app.domain.outbound import chips_repository as repo
+from app.domain.outbound.chips_repository import Chip
 from app.domain.outbound.pacing import Caps, chip_caps, local_day_bounds
-from app.domain.outreach import repository as repo
-from app.domain.outreach.repository import AnyConn, Chip
 
 
 def caps_for(settings: Settings, chip: Chip, now: datetime) -> Caps:
@@ -34,7 +34,7 @@ def caps_for(settings: Settings, chip: Chip, now: datetime) -> Caps:
 
 
 async def chip_for_doctor(
-    conn: Conn | AnyConn, settings: Settings, *, doctor_id: int, now: datetime
+    conn: Executor, settings: Settings, *, doctor_id: int, now: datetime
 ) -> Chip | None:
     """The doctor's chip, assigning one when they have none: a usable chip under its daily
     cap, least loaded first. None when no chip can take a new doctor now (all
@@ -43,18 +43,12 @@ async def chip_for_doctor(
         chip_id = await repo.ensure_chip(conn, settings.EVOLUTION_INSTANCE)
         await repo.assign_chip(conn, doctor_id, chip_id)
         return await repo.get_chip(conn, chip_id)
-    assigned: int | None = await conn.fetchval(
-        "SELECT assigned_chip_id FROM doctors WHERE id = $1", doctor_id
-    )
+    assigned = await repo.assigned_chip_id(conn, doctor_id)
     if assigned is not None:
         chip = await repo.get_chip(conn, assigned)
         if chip is not None and chip.enabled:
             return chip  # sticky, even while disconnected: the doctor waits for it
-        await conn.execute(
-            "UPDATE doctors SET assigned_chip_id = NULL WHERE id = $1 AND assigned_chip_id = $2",
-            doctor_id,
-            assigned,
-        )
+        await repo.unassign_chip(conn, doctor_id, assigned)
     chips = await repo.list_chips(conn)
     if not chips:  # none registered yet: EVOLUTION_INSTANCE is the first
         await repo.ensure_chip(conn, settings.EVOLUTION_INSTANCE)

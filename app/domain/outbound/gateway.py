@@ -10,7 +10,7 @@ have reached WhatsApp, and a doubled message is worse than a missing one.
 Proactive messages (campaign openers, follow-ups, reactivation, reminders) answer to more
 rules, checked in this order: the campaign is running, PILOT_MODE for autonomous ones,
 business hours, the chip is connected and healthy, and the chip's and the doctor's caps
-(taken atomically in Redis, see `outreach.limiter`). One that may not go now is deferred
+(taken atomically in Redis, see `outbound.limiter`). One that may not go now is deferred
 to the earliest moment it could; one that may never go (opt-out, a person took over, the
 campaign was cancelled) is cancelled. Either way the reason is recorded.
 """
@@ -27,16 +27,17 @@ import asyncpg
 import structlog
 
 from app.core.config import Settings
-from app.core.db import Conn
+from app.core.db import Conn, transaction
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
+from app.domain.doctors import repository as doctors
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outbound.chips import caps_for, chip_for_doctor
 from app.domain.outbound.limiter import Limiter, Limits
 from app.domain.outbound.pacing import BusinessHours, local_day_bounds, opening_jitter, send_gap
 from app.domain.outbound.repository import OutboundSend
 from app.domain.outbound.status import StatusReader
-from app.domain.outreach import repository as outreach
 from app.integrations.protocols import MessageSender, SendError
 
 log = get_logger(__name__)
@@ -141,7 +142,7 @@ class Gateway:
             provider_id = await self._sender.send_text(row.instance or "", row.to_phone, row.body)
         except SendError as exc:
             return await self._send_failed(row, exc, now)
-        async with self._db.acquire() as conn, conn.transaction():
+        async with transaction(self._db) as conn:
             await self._record_sent(conn, row, provider_id, now)
         log.info(
             "outbound.sent", send_id=row.id, kind=row.kind, conversation_id=row.conversation_id
@@ -160,12 +161,12 @@ class Gateway:
             conversation = await conversations.get(self._db, row.conversation_id)
             if conversation is not None and conversation.under_human:
                 return _Decision("cancelled", "humano")
-        if row.proactive and row.doctor_id is not None:
-            opted_out = await self._db.fetchval(
-                "SELECT opted_out_at IS NOT NULL FROM doctors WHERE id = $1", row.doctor_id
-            )
-            if opted_out:
-                return _Decision("cancelled", "opt_out")
+        if (
+            row.proactive
+            and row.doctor_id is not None
+            and await doctors.is_opted_out(self._db, row.doctor_id)
+        ):
+            return _Decision("cancelled", "opt_out")
         return None
 
     async def _admit(
@@ -173,11 +174,11 @@ class Gateway:
     ) -> tuple[OutboundSend, _Decision | None]:
         """The proactive rules; on success the chip's and doctor's slots are taken."""
         if row.campaign_id is not None:
-            campaign = await outreach.get_campaign(self._db, row.campaign_id)
+            campaign_status = await sends.campaign_status(self._db, row.campaign_id)
             # A concluded campaign has written all its openers; their follow-ups still go.
-            if campaign is None or campaign.status == "cancelada":
+            if campaign_status is None or campaign_status == "cancelada":
                 return row, _Decision("cancelled", "campanha_encerrada")
-            if campaign.status not in ("ativa", "concluida"):
+            if campaign_status not in ("ativa", "concluida"):
                 return row, _Decision("deferred", "campanha_pausada", now + CAMPAIGN_PAUSED_RETRY)
         if row.autonomous and self._settings.PILOT_MODE:
             return row, _Decision("deferred", "pilot_mode", now + PILOT_RETRY)
@@ -188,7 +189,7 @@ class Gateway:
             return row, _Decision("cancelled", "sem_medico")
         chip = None
         if row.chip_id is not None:
-            chip = await outreach.get_chip(self._db, row.chip_id)
+            chip = await chips_repo.get_chip(self._db, row.chip_id)
         if chip is None or (not chip.enabled and self._settings.MULTI_CHIP_ENABLED):
             chip = await chip_for_doctor(self._db, self._settings, doctor_id=doctor_id, now=now)
             if chip is None:
@@ -237,7 +238,7 @@ class Gateway:
     async def _send_failed(self, row: OutboundSend, exc: SendError, now: datetime) -> Outcome:
         await self._release(row)
         if row.chip_id is not None:
-            benched = await outreach.record_chip_failure(
+            benched = await chips_repo.record_chip_failure(
                 self._db,
                 row.chip_id,
                 now=now,
@@ -281,7 +282,7 @@ class Gateway:
     ) -> None:
         await sends.mark_sent(conn, row.id, provider_id, now)
         if row.chip_id is not None:
-            await outreach.record_chip_success(conn, row.chip_id, now)
+            await chips_repo.record_chip_success(conn, row.chip_id, now)
         message_id = await conversations.insert_message(
             conn,
             conversation_id=row.conversation_id,
@@ -297,29 +298,17 @@ class Gateway:
         )
         if message_id is None:
             # The webhook echo of this send was stored first; link it to the ledger.
-            await conn.execute(
-                """UPDATE messages SET outbound_send_id = $3, author = 'julia', turn_id = $4
-                   WHERE instance = $1 AND provider_message_id = $2""",
-                row.instance,
-                provider_id,
-                row.id,
-                row.turn_id,
+            await conversations.link_echo_to_send(
+                conn,
+                instance=row.instance,
+                provider_message_id=provider_id,
+                send_id=row.id,
+                turn_id=row.turn_id,
             )
         if row.doctor_id is not None:
-            await conn.execute(
-                """UPDATE doctors SET last_outbound_at = $3,
-                          last_proactive_at = CASE WHEN $2 THEN $3 ELSE last_proactive_at END
-                   WHERE id = $1""",
-                row.doctor_id,
-                row.proactive,
-                now,
-            )
+            await doctors.touch_outbound(conn, row.doctor_id, now, proactive=row.proactive)
         if row.conversation_id is not None:
-            await conn.execute(
-                "UPDATE conversations SET last_message_at = $2 WHERE id = $1",
-                row.conversation_id,
-                now,
-            )
+            await conversations.touch_outbound(conn, row.conversation_id, now)
 
 
 def _rerouted(row: OutboundSend, chip_id: int, instance: str) -> OutboundSend:

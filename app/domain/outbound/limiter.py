@@ -22,6 +22,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from app.core.logging import get_logger
+from app.domain.outbound import repository as sends
 
 log = get_logger(__name__)
 
@@ -173,22 +174,16 @@ class Limiter:
     async def reseed(self, now: datetime) -> int:
         """Rebuild the counters from the ledger: every proactive send that went out (or may
         have: claimed, outcome unknown) in the last days."""
-        rows = await self._db.fetch(
-            """SELECT id, chip_id, doctor_id,
-                      extract(epoch FROM coalesce(sent_at, decided_at))::float8 AS ts
-               FROM outbound_sends
-               WHERE proactive AND chip_id IS NOT NULL AND doctor_id IS NOT NULL
-                 AND (status = 'sent' OR (status = 'pending' AND attempts > 0))
-                 AND coalesce(sent_at, decided_at) > $1""",
-            now - timedelta(seconds=_DOCTOR_KEEP_S),
+        rows = await sends.counted_proactive_since(
+            self._db, now - timedelta(seconds=_DOCTOR_KEEP_S)
         )
         async with self._redis.pipeline(transaction=False) as pipe:
             for row in rows:
-                if row["ts"] > now.timestamp() - _CHIP_KEEP_S:
-                    pipe.zadd(_chip_key(row["chip_id"]), {str(row["id"]): round(row["ts"], 3)})
-                    pipe.expire(_chip_key(row["chip_id"]), _CHIP_KEEP_S)
-                pipe.zadd(_doctor_key(row["doctor_id"]), {str(row["id"]): round(row["ts"], 3)})
-                pipe.expire(_doctor_key(row["doctor_id"]), _DOCTOR_KEEP_S)
+                if row.ts > now.timestamp() - _CHIP_KEEP_S:
+                    pipe.zadd(_chip_key(row.chip_id), {str(row.id): round(row.ts, 3)})
+                    pipe.expire(_chip_key(row.chip_id), _CHIP_KEEP_S)
+                pipe.zadd(_doctor_key(row.doctor_id), {str(row.id): round(row.ts, 3)})
+                pipe.expire(_doctor_key(row.doctor_id), _DOCTOR_KEEP_S)
             pipe.set(EPOCH_KEY, repr(now.timestamp()))
             await pipe.execute()
         log.warning("outreach.limiter.reseeded", sends=len(rows))

@@ -1,4 +1,4 @@
-"""SQL for the outbound ledger (outbound_sends) and the chips it sends through."""
+"""SQL for the outbound ledger (outbound_sends) and what the gateway reads beside it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from app.core.db import Conn
-
-AnyConn = Conn | asyncpg.Pool
+from app.core.db import Conn, Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +44,7 @@ def _send(row: asyncpg.Record) -> OutboundSend:
 
 
 async def create(
-    conn: AnyConn,
+    conn: Executor,
     *,
     key: str,
     kind: str,
@@ -92,9 +90,43 @@ async def create(
     return _send(row)
 
 
-async def get(conn: AnyConn, send_id: int) -> OutboundSend | None:
+async def get(conn: Executor, send_id: int) -> OutboundSend | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM outbound_sends WHERE id = $1", send_id)
     return _send(row) if row else None
+
+
+async def campaign_status(conn: Executor, campaign_id: int) -> str | None:
+    """The status of the campaign a send belongs to (None: no such campaign); the gateway
+    reads it here so outbound never depends on outreach."""
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM campaigns WHERE id = $1", campaign_id
+    )
+    return status
+
+
+@dataclass(frozen=True, slots=True)
+class CountedSend:
+    """A proactive send that went out (or may have), as the caps count it."""
+
+    id: int
+    chip_id: int
+    doctor_id: int
+    ts: float  # epoch seconds of sent_at, else of the claim
+
+
+async def counted_proactive_since(conn: Executor, since: datetime) -> list[CountedSend]:
+    """Every proactive send that went out, or was claimed with its outcome unknown, after
+    `since`."""
+    rows = await conn.fetch(
+        """SELECT id, chip_id, doctor_id,
+                  extract(epoch FROM coalesce(sent_at, decided_at))::float8 AS ts
+           FROM outbound_sends
+           WHERE proactive AND chip_id IS NOT NULL AND doctor_id IS NOT NULL
+             AND (status = 'sent' OR (status = 'pending' AND attempts > 0))
+             AND coalesce(sent_at, decided_at) > $1""",
+        since,
+    )
+    return [CountedSend(**dict(r.items())) for r in rows]
 
 
 async def lock(conn: Conn, send_id: int) -> OutboundSend | None:
@@ -106,7 +138,7 @@ async def lock(conn: Conn, send_id: int) -> OutboundSend | None:
 
 
 async def claim_attempt(
-    conn: AnyConn, send_id: int, seen_attempts: int, at: datetime | None = None
+    conn: Executor, send_id: int, seen_attempts: int, at: datetime | None = None
 ) -> bool:
     """Count an attempt, unless another process claimed the row since it was read, or (for
     a proactive message) the doctor opted out meanwhile. An opt-out cancels the queued rows
@@ -126,7 +158,7 @@ async def claim_attempt(
 
 
 async def mark_sent(
-    conn: AnyConn, send_id: int, provider_message_id: str, at: datetime | None = None
+    conn: Executor, send_id: int, provider_message_id: str, at: datetime | None = None
 ) -> None:
     await conn.execute(
         """UPDATE outbound_sends SET status = 'sent', reason = NULL,
@@ -140,7 +172,7 @@ async def mark_sent(
 
 
 async def mark_outcome(
-    conn: AnyConn,
+    conn: Executor,
     send_id: int,
     status: str,
     reason: str,
@@ -162,7 +194,7 @@ async def mark_outcome(
     )
 
 
-async def set_route(conn: AnyConn, send_id: int, chip_id: int, instance: str) -> None:
+async def set_route(conn: Executor, send_id: int, chip_id: int, instance: str) -> None:
     """The chip a proactive message leaves from, chosen when it is first decided."""
     await conn.execute(
         "UPDATE outbound_sends SET chip_id = $2, instance = $3 WHERE id = $1",
@@ -172,7 +204,7 @@ async def set_route(conn: AnyConn, send_id: int, chip_id: int, instance: str) ->
     )
 
 
-async def open_replies(conn: AnyConn, conversation_id: int) -> list[OutboundSend]:
+async def open_replies(conn: Executor, conversation_id: int) -> list[OutboundSend]:
     """Planned turn messages of the conversation not yet decided for good, in order."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM outbound_sends
@@ -184,7 +216,7 @@ async def open_replies(conn: AnyConn, conversation_id: int) -> list[OutboundSend
     return [_send(r) for r in rows]
 
 
-async def conversations_with_due_replies(conn: AnyConn, limit: int = 200) -> list[int]:
+async def conversations_with_due_replies(conn: Executor, limit: int = 200) -> list[int]:
     """Conversations whose turn messages wait for a retry (deferred after a failed send)."""
     rows = await conn.fetch(
         """SELECT DISTINCT conversation_id FROM outbound_sends
@@ -197,7 +229,7 @@ async def conversations_with_due_replies(conn: AnyConn, limit: int = 200) -> lis
 
 
 async def is_own_send(
-    conn: AnyConn, provider_message_id: str, to_phones: list[str], body: str | None
+    conn: Executor, provider_message_id: str, to_phones: list[str], body: str | None
 ) -> bool:
     """Did Julia send this? By provider id, or (when the echo beats the send's response) by
     a send to the same number with the same text still in flight in the last minutes."""

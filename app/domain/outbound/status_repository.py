@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
-from app.core.db import Conn
-
-AnyConn = Conn | asyncpg.Pool
+from app.core.db import Conn, Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +24,7 @@ class JuliaStatus:
 ATIVO = JuliaStatus("ativo", None, None, None)
 
 
-async def current(conn: AnyConn) -> JuliaStatus:
+async def current(conn: Executor) -> JuliaStatus:
     row = await conn.fetchrow(
         """SELECT status, motivo, alterado_via, created_at FROM julia_status
            ORDER BY created_at DESC, id DESC LIMIT 1"""
@@ -39,7 +35,7 @@ async def current(conn: AnyConn) -> JuliaStatus:
 
 
 async def record(
-    conn: AnyConn,
+    conn: Executor,
     status: str,
     *,
     motivo: str | None,

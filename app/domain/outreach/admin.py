@@ -9,12 +9,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from app.core.config import Settings
+from app.core.db import Executor
 from app.core.errors import BadRequest
 from app.core.logging import get_logger
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound.chips import caps_for
+from app.domain.outbound.chips_repository import Chip
 from app.domain.outbound.pacing import local_day_bounds
-from app.domain.outreach import repository as repo
-from app.domain.outreach.repository import AnyConn, Chip, Progress
+from app.domain.outreach.repository import Progress
 
 log = get_logger(__name__)
 
@@ -51,12 +53,12 @@ def check_instance(instance: str) -> str:
     return name
 
 
-async def chip_views(conn: AnyConn, settings: Settings, *, now: datetime) -> list[ChipView]:
+async def chip_views(conn: Executor, settings: Settings, *, now: datetime) -> list[ChipView]:
     day_start, _ = local_day_bounds(now, settings.tz)
-    sent = await repo.sent_since(conn, day_start)
-    doctors = await repo.doctors_per_chip(conn)
+    sent = await chips_repo.sent_since(conn, day_start)
+    doctors = await chips_repo.doctors_per_chip(conn)
     views = []
-    for chip in await repo.list_chips(conn):
+    for chip in await chips_repo.list_chips(conn):
         caps = caps_for(settings, chip, now)
         mature = caps_for(settings, replace(chip, warmup_started_at=None), now)
         why_not = chip.unusable(now)
@@ -82,7 +84,7 @@ async def chip_views(conn: AnyConn, settings: Settings, *, now: datetime) -> lis
 
 
 async def add_chip(
-    conn: AnyConn,
+    conn: Executor,
     instance: str,
     *,
     warmup_from: datetime | None,
@@ -96,22 +98,22 @@ async def add_chip(
     for label, value in (("limite diário", daily_limit), ("limite por hora", hourly_limit)):
         if value is not None and value < 1:
             raise ChipError(f"{label} precisa ser 1 ou mais")
-    existing = await repo.chip_by_instance(conn, name)
+    existing = await chips_repo.chip_by_instance(conn, name)
     fields: dict[str, object] = {}
     if existing is None:
-        await repo.ensure_chip(conn, name)
+        await chips_repo.ensure_chip(conn, name)
         fields["warmup_started_at"] = warmup_from
     if daily_limit is not None:
         fields["daily_limit"] = daily_limit
     if hourly_limit is not None:
         fields["hourly_limit"] = hourly_limit
-    chip = await repo.update_chip(conn, name, **fields) if fields else existing
+    chip = await chips_repo.update_chip(conn, name, **fields) if fields else existing
     assert chip is not None
     log.info("chip.added" if existing is None else "chip.updated", instance=name)
     return chip, existing is None
 
 
-async def set_enabled(conn: AnyConn, instance: str, enabled: bool) -> tuple[Chip, int]:
+async def set_enabled(conn: Executor, instance: str, enabled: bool) -> tuple[Chip, int]:
     """Enable (also lifting a bench) or disable a chip. Disabling retires the number for
     outreach: its doctors move to another chip with their next message. Returns the chip
     and how many doctors moved."""
@@ -119,17 +121,17 @@ async def set_enabled(conn: AnyConn, instance: str, enabled: bool) -> tuple[Chip
     fields: dict[str, object] = {"enabled": enabled}
     if enabled:
         fields["benched_until"] = None
-    chip = await repo.update_chip(conn, name, **fields)
+    chip = await chips_repo.update_chip(conn, name, **fields)
     if chip is None:
         raise ChipError(f"não conheço o chip {name}; cadastre com `julia chips add {name}`")
-    moved = 0 if enabled else await repo.release_doctors_of_chip(conn, chip.id)
+    moved = 0 if enabled else await chips_repo.release_doctors_of_chip(conn, chip.id)
     log.info("chip.enabled" if enabled else "chip.disabled", instance=name, doctors_moved=moved)
     return chip, moved
 
 
-async def set_warmup(conn: AnyConn, instance: str, since: datetime | None) -> Chip:
+async def set_warmup(conn: Executor, instance: str, since: datetime | None) -> Chip:
     name = check_instance(instance)
-    chip = await repo.update_chip(conn, name, warmup_started_at=since)
+    chip = await chips_repo.update_chip(conn, name, warmup_started_at=since)
     if chip is None:
         raise ChipError(f"não conheço o chip {name}; cadastre com `julia chips add {name}`")
     return chip

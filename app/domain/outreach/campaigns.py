@@ -20,16 +20,18 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from app.core.config import Settings
-from app.core.db import Conn
+from app.core.db import Conn, Executor, transaction
 from app.core.errors import BadRequest, Conflict, NotFound
 from app.core.logging import get_logger
 from app.domain.conversations import repository as conversations
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outbound.chips import caps_for, chip_for_doctor
 from app.domain.outbound.pacing import BusinessHours, local_day_bounds
 from app.domain.outreach import repository as repo
-from app.domain.outreach import templates, writing
-from app.domain.outreach.repository import AnyConn, Campaign, OfferedShift, TargetToWrite
+from app.domain.outreach import writing
+from app.domain.outreach.repository import Campaign, OfferedShift, TargetToWrite
+from app.domain.shifts import repository as shifts_repo
 
 log = get_logger(__name__)
 
@@ -178,11 +180,7 @@ async def cancel(conn: Conn, campaign_id: int, *, now: datetime) -> Campaign:
         conn, campaign_id, "cancelada", now, allowed_from=("rascunho", "ativa", "pausada")
     ):
         raise CampaignConflict(f"a campanha {campaign_id} está {campaign.status}")
-    await conn.execute(
-        """UPDATE campaign_targets SET status = 'cancelado', last_reason = 'campanha_cancelada'
-           WHERE campaign_id = $1 AND status IN ('pendente', 'adiado')""",
-        campaign_id,
-    )
+    await repo.cancel_open_targets(conn, campaign_id)
     return await _get(conn, campaign_id)
 
 
@@ -196,7 +194,7 @@ async def change(conn: Conn, campaign_id: int, action: Action, *, now: datetime)
     return await steps[action](conn, campaign_id, now=now)
 
 
-async def refresh_targets(conn: AnyConn, campaign: Campaign, *, now: datetime) -> int:
+async def refresh_targets(conn: Executor, campaign: Campaign, *, now: datetime) -> int:
     """Add the doctors who are eligible now; returns how many were added."""
     if campaign.kind == "reativacao":
         added = await repo.add_reactivation_targets(
@@ -243,7 +241,7 @@ async def process(
         if campaign.autonomous and settings.PILOT_MODE:
             continue
         try:
-            async with db.acquire() as conn, conn.transaction():
+            async with transaction(db) as conn:
                 written, concluded = await _tick(conn, settings, campaign, hours, now, rng)
         except Exception as exc:  # one broken campaign must not stop the others
             log.error(
@@ -289,12 +287,7 @@ async def _conclude(conn: Conn, campaign: Campaign, now: datetime, *, reason: st
     """Done: every target was written to, or (an offer) its shifts are all taken; doctors
     not yet written to are left alone."""
     await repo.set_campaign_status(conn, campaign.id, "concluida", now, allowed_from=("ativa",))
-    await conn.execute(
-        """UPDATE campaign_targets SET status = 'cancelado', last_reason = $2
-           WHERE campaign_id = $1 AND status = 'pendente' AND outbound_send_id IS NULL""",
-        campaign.id,
-        reason,
-    )
+    await repo.cancel_unwritten_targets(conn, campaign.id, reason)
     log.info("campaign.concluded", campaign_id=campaign.id, reason=reason)
 
 
@@ -302,11 +295,11 @@ async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
     """How many new openers to write now: what the usable chips can still send today,
     at most a couple each ahead, minus what is already waiting to go soon."""
     if settings.MULTI_CHIP_ENABLED:
-        chips = await repo.list_chips(conn)
+        chips = await chips_repo.list_chips(conn)
         if not chips:
             return AHEAD_PER_CHIP  # the first message registers EVOLUTION_INSTANCE
     else:
-        chip = await repo.chip_by_instance(conn, settings.EVOLUTION_INSTANCE)
+        chip = await chips_repo.chip_by_instance(conn, settings.EVOLUTION_INSTANCE)
         chips = [chip] if chip is not None else []
         if chip is None:
             return AHEAD_PER_CHIP  # the first message creates the chip
@@ -314,7 +307,7 @@ async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
     if not usable:
         return 0
     day_start, _ = local_day_bounds(now, settings.tz)
-    sent_today = await repo.sent_since(conn, day_start)
+    sent_today = await chips_repo.sent_since(conn, day_start)
     left_today = sum(
         max(0, caps_for(settings, c, now).daily - sent_today.get(c.id, 0)) for c in usable
     )
@@ -334,7 +327,7 @@ async def _write(
 ) -> list[int]:
     shifts = [brief(s) for s in await repo.campaign_shifts(conn, campaign.id, now=now)]
     # The campaign's own template; else the Drive template of its kind; else Julia's words.
-    template = campaign.template or await templates.template_for(conn, campaign.kind)
+    template = campaign.template or await repo.template_for(conn, campaign.kind)
     if template and not shifts and writing.needs_shift(template):
         template = None  # its shifts are gone: Julia's own words, rather than no opener
     written: list[int] = []
@@ -347,12 +340,7 @@ async def _write(
             break  # no chip can take a new doctor now; the rest waits for the next tick
         conversation = await conversations.get_or_open(conn, target.doctor_id, chip.id)
         # The conversation follows the campaign, and its replies leave from the opener's chip.
-        await conn.execute(
-            "UPDATE conversations SET campaign_id = $2, chip_id = $3 WHERE id = $1",
-            conversation.id,
-            campaign.id,
-            chip.id,
-        )
+        await conversations.follow_campaign(conn, conversation.id, campaign.id, chip.id)
         body = await _unique_opener(conn, settings, campaign, target, shifts, template)
         send = await sends.create(
             conn,
@@ -410,29 +398,18 @@ async def _unique_opener(
                 tz=settings.tz,
                 variant=variant,
             )
-        taken = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM outbound_sends WHERE campaign_id = $1 AND body = $2)",
-            campaign.id,
-            body,
-        )
-        if not taken:
+        if not await repo.opener_taken(conn, campaign.id, body):
             break
     return body
 
 
 async def _in_live_conversation(conn: Conn, doctor_id: int, now: datetime) -> bool:
-    return bool(
-        await conn.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM conversations
-                              WHERE doctor_id = $1 AND status = 'ativa'
-                                AND (control = 'humano' OR last_message_at > $2))""",
-            doctor_id,
-            now - repo.LIVE_CONVERSATION,
-        )
+    return await conversations.in_live_conversation(
+        conn, doctor_id, active_since=now - repo.LIVE_CONVERSATION
     )
 
 
-async def note_for(conn: AnyConn, campaign_id: int, *, now: datetime, tz: ZoneInfo) -> str | None:
+async def note_for(conn: Executor, campaign_id: int, *, now: datetime, tz: ZoneInfo) -> str | None:
     """What a conversation's turn should know about the campaign that opened it."""
     campaign = await repo.get_campaign(conn, campaign_id)
     if campaign is None:
@@ -465,17 +442,12 @@ def brief(s: OfferedShift) -> writing.ShiftBrief:
     )
 
 
-async def _specialty_ids(conn: AnyConn, names: list[str]) -> list[int]:
+async def _specialty_ids(conn: Executor, names: list[str]) -> list[int]:
     ids: list[int] = []
     for name in names:
         if not name.strip():
             continue
-        found = await conn.fetchval(
-            """SELECT id FROM specialties
-               WHERE name_normalized = julia_normalize($1) OR julia_normalize($1) = ANY(aliases)
-               LIMIT 1""",
-            name,
-        )
+        found = await shifts_repo.specialty_named(conn, name)
         if found is None:
             raise CampaignError(f"especialidade desconhecida: {name}")
         ids.append(found)
@@ -486,7 +458,7 @@ def _local_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tz)
 
 
-async def _get(conn: AnyConn, campaign_id: int) -> Campaign:
+async def _get(conn: Executor, campaign_id: int) -> Campaign:
     campaign = await repo.get_campaign(conn, campaign_id)
     if campaign is None:
         raise CampaignNotFound(f"campanha {campaign_id} não existe")

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.core.db import Conn
+from app.core.db import Conn, Executor
 from app.core.logging import get_logger
 from app.domain.outbound import repository as sends
 from app.domain.outreach import followups
 from app.domain.outreach import repository as repo
-from app.domain.outreach.repository import AnyConn
 
 log = get_logger(__name__)
 
@@ -32,18 +31,11 @@ _TARGET_STATUS = {
 }
 
 
-async def due(conn: AnyConn, now: datetime, limit: int = BATCH) -> list[tuple[int, str]]:
+async def due(conn: Executor, now: datetime, limit: int = BATCH) -> list[tuple[int, str]]:
     """Proactive messages whose moment has come, as (send id, queue job id). The job id
     names the attempt, so handing the same message over twice runs it once."""
-    rows = await conn.fetch(
-        """SELECT id, attempts, not_before FROM outbound_sends
-           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
-           ORDER BY not_before
-           LIMIT $2""",
-        now,
-        limit,
-    )
-    return [(r["id"], job_id(r["id"], r["attempts"], r["not_before"])) for r in rows]
+    rows = await repo.due_sends(conn, now, limit)
+    return [(r.id, job_id(r.id, r.attempts, r.not_before)) for r in rows]
 
 
 def job_id(send_id: int, attempts: int, not_before: datetime) -> str:

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from app.core.config import Settings
-from app.core.db import Conn
+from app.core.db import Conn, transaction
 from app.core.logging import get_logger
+from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outbound.chips import chip_for_doctor
 from app.domain.outbound.repository import OutboundSend
@@ -55,7 +56,7 @@ async def process(
     ledger; returns the sends to hand to the workers. Under PILOT_MODE the cadence of
     autonomous campaigns waits; reminders and operators' campaigns go on."""
     written: list[int] = []
-    async with db.acquire() as conn, conn.transaction():
+    async with transaction(db) as conn:
         due = await repo.claim_due_followups(
             conn, now, include_autonomous=not settings.PILOT_MODE, limit=BATCH
         )
@@ -79,7 +80,7 @@ async def _write(
             return None  # stays due; the next tick tries again
         chip_id, instance = chip.id, chip.instance
     else:
-        chip = await repo.get_chip(conn, chip_id)
+        chip = await chips_repo.get_chip(conn, chip_id)
         instance = chip.instance if chip else None
     body = await _text(conn, settings, followup, now)
     send = await sends.create(

@@ -1,4 +1,4 @@
-"""SQL for outreach: chips, campaigns and their targets, follow-ups and reminders."""
+"""SQL for outreach: campaigns and their targets, follow-ups and reminders."""
 
 from __future__ import annotations
 
@@ -9,207 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from app.core.db import Conn
-
-AnyConn = Conn | asyncpg.Pool
-
-# Chips ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Chip:
-    id: int
-    instance: str
-    state: str
-    state_changed_at: datetime | None
-    warmup_started_at: datetime | None
-    daily_limit: int | None
-    hourly_limit: int | None
-    benched_until: datetime | None
-    bench_reason: str | None
-    failure_count: int
-    enabled: bool
-
-    def unusable(self, now: datetime) -> str | None:
-        """Why no proactive message may leave through this chip now (None: it may).
-
-        A chip Evolution never reported on is presumed connected: `connection.update`
-        arrives on changes only, so a quiet chip is a working one.
-        """
-        if not self.enabled:
-            return "chip_desativado"
-        if self.state != "open" and self.state_changed_at is not None:
-            return "chip_desconectado"
-        if self.benched_until is not None and self.benched_until > now:
-            return "chip_em_pausa"
-        return None
-
-
-_CHIP = """SELECT id, instance, state, state_changed_at, warmup_started_at, daily_limit,
-                  hourly_limit, benched_until, bench_reason, failure_count, enabled FROM chips"""
-
-
-def _chip(row: asyncpg.Record) -> Chip:
-    return Chip(**dict(row.items()))
-
-
-async def ensure_chip(conn: AnyConn, instance: str) -> int:
-    chip_id: int = await conn.fetchval(
-        """INSERT INTO chips (instance) VALUES ($1)
-           ON CONFLICT (instance) DO UPDATE SET instance = EXCLUDED.instance
-           RETURNING id""",
-        instance,
-    )
-    return chip_id
-
-
-async def known_instance(conn: AnyConn, instance: str) -> bool:
-    return bool(
-        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM chips WHERE instance = $1)", instance)
-    )
-
-
-async def set_chip_state(conn: AnyConn, instance: str, state: str) -> None:
-    await conn.execute(
-        """INSERT INTO chips (instance, state, state_changed_at, connected_at)
-           VALUES ($1, $2, now(), CASE WHEN $2 = 'open' THEN now() END)
-           ON CONFLICT (instance) DO UPDATE
-               SET state = EXCLUDED.state, state_changed_at = now(),
-                   connected_at = CASE WHEN EXCLUDED.state = 'open' AND chips.state <> 'open'
-                                       THEN now() ELSE chips.connected_at END
-               -- the first report counts even when it matches the column's default
-               WHERE chips.state IS DISTINCT FROM EXCLUDED.state
-                  OR chips.state_changed_at IS NULL""",
-        instance,
-        state,
-    )
-
-
-async def get_chip(conn: AnyConn, chip_id: int) -> Chip | None:
-    row = await conn.fetchrow(_CHIP + " WHERE id = $1", chip_id)
-    return _chip(row) if row else None
-
-
-async def chip_by_instance(conn: AnyConn, instance: str) -> Chip | None:
-    row = await conn.fetchrow(_CHIP + " WHERE instance = $1", instance)
-    return _chip(row) if row else None
-
-
-async def list_chips(conn: AnyConn) -> list[Chip]:
-    return [_chip(r) for r in await conn.fetch(_CHIP + " ORDER BY id")]
-
-
-async def sent_since(conn: AnyConn, since: datetime) -> dict[int, int]:
-    """Proactive messages each chip sent since `since`."""
-    rows = await conn.fetch(
-        """SELECT chip_id, count(*) AS n FROM outbound_sends
-           WHERE proactive AND chip_id IS NOT NULL AND sent_at >= $1
-           GROUP BY chip_id""",
-        since,
-    )
-    return {r["chip_id"]: r["n"] for r in rows}
-
-
-async def load_since(conn: AnyConn, since: datetime) -> dict[int, int]:
-    """Each chip's proactive load: what it sent since `since` and what waits to go."""
-    rows = await conn.fetch(
-        """SELECT chip_id, count(*) AS n FROM outbound_sends
-           WHERE proactive AND chip_id IS NOT NULL
-             AND (sent_at >= $1 OR status IN ('pending', 'deferred'))
-           GROUP BY chip_id""",
-        since,
-    )
-    return {r["chip_id"]: r["n"] for r in rows}
-
-
-async def doctors_per_chip(conn: AnyConn) -> dict[int, int]:
-    """How many doctors hear from each chip."""
-    rows = await conn.fetch(
-        """SELECT assigned_chip_id, count(*) AS n FROM doctors
-           WHERE assigned_chip_id IS NOT NULL GROUP BY 1"""
-    )
-    return {r["assigned_chip_id"]: r["n"] for r in rows}
-
-
-async def assign_chip(conn: AnyConn, doctor_id: int, chip_id: int) -> int:
-    """Make `chip_id` the doctor's number unless another process assigned one first;
-    returns the doctor's chip either way."""
-    assigned: int = await conn.fetchval(
-        """WITH won AS (UPDATE doctors SET assigned_chip_id = $2
-                        WHERE id = $1 AND assigned_chip_id IS NULL RETURNING assigned_chip_id)
-           SELECT assigned_chip_id FROM won
-           UNION ALL SELECT assigned_chip_id FROM doctors WHERE id = $1
-           LIMIT 1""",
-        doctor_id,
-        chip_id,
-    )
-    return assigned
-
-
-async def record_chip_failure(
-    conn: AnyConn, chip_id: int, *, now: datetime, threshold: int, bench_for: timedelta
-) -> bool:
-    """Count a failed send; the `threshold`-th failure in a row benches the chip.
-    Returns whether this failure benched it."""
-    benched: bool | None = await conn.fetchval(
-        """UPDATE chips SET
-               failure_count = CASE WHEN failure_count + 1 >= $3 THEN 0 ELSE failure_count + 1 END,
-               last_failure_at = $2,
-               benched_until = CASE WHEN failure_count + 1 >= $3
-                                    THEN $2::timestamptz + $4::interval
-                                    ELSE benched_until END,
-               bench_reason = CASE WHEN failure_count + 1 >= $3 THEN 'falhas_de_envio'
-                                   ELSE bench_reason END
-           WHERE id = $1
-           RETURNING failure_count = 0""",
-        chip_id,
-        now,
-        threshold,
-        bench_for,
-    )
-    return bool(benched)
-
-
-async def record_chip_success(conn: AnyConn, chip_id: int, now: datetime) -> None:
-    await conn.execute(
-        """UPDATE chips SET failure_count = 0, last_sent_at = $2
-           WHERE id = $1 AND (failure_count <> 0 OR last_sent_at IS DISTINCT FROM $2)""",
-        chip_id,
-        now,
-    )
-
-
-async def update_chip(conn: AnyConn, instance: str, **fields: Any) -> Chip | None:
-    """Operator changes: enabled, warmup_started_at, daily_limit, hourly_limit,
-    benched_until (None clears a bench)."""
-    allowed = {"enabled", "warmup_started_at", "daily_limit", "hourly_limit", "benched_until"}
-    unknown = set(fields) - allowed
-    if unknown:
-        raise ValueError(f"unknown chip fields: {sorted(unknown)}")
-    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE chips SET {sets} WHERE instance = $1 RETURNING "
-        + _CHIP.removeprefix("SELECT ").split(" FROM chips")[0],
-        instance,
-        *fields.values(),
-    )
-    return _chip(row) if row else None
-
-
-async def release_doctors_of_chip(conn: AnyConn, chip_id: int) -> int:
-    """A retired number's doctors move: their next message picks a new chip, and what
-    waits for them is re-routed there."""
-    await conn.execute(
-        """UPDATE outbound_sends SET chip_id = NULL, instance = NULL
-           WHERE chip_id = $1 AND proactive
-             AND (status = 'deferred' OR (status = 'pending' AND attempts = 0))""",
-        chip_id,
-    )
-    status: str = await conn.execute(
-        "UPDATE doctors SET assigned_chip_id = NULL WHERE assigned_chip_id = $1", chip_id
-    )
-    return int(status.split()[-1])
-
+from app.core.db import Conn, Executor
 
 # Campaigns --------------------------------------------------------------------------------
 
@@ -245,7 +45,7 @@ def _campaign(row: asyncpg.Record) -> Campaign:
 
 
 async def create_campaign(
-    conn: AnyConn,
+    conn: Executor,
     *,
     name: str,
     kind: str,
@@ -273,23 +73,23 @@ async def create_campaign(
     return campaign
 
 
-async def get_campaign(conn: AnyConn, campaign_id: int) -> Campaign | None:
+async def get_campaign(conn: Executor, campaign_id: int) -> Campaign | None:
     row = await conn.fetchrow(_CAMPAIGN + " WHERE id = $1", campaign_id)
     return _campaign(row) if row else None
 
 
-async def campaign_by_name(conn: AnyConn, name: str) -> Campaign | None:
+async def campaign_by_name(conn: Executor, name: str) -> Campaign | None:
     row = await conn.fetchrow(_CAMPAIGN + " WHERE name = $1 ORDER BY id DESC LIMIT 1", name)
     return _campaign(row) if row else None
 
 
-async def active_campaigns(conn: AnyConn) -> list[Campaign]:
+async def active_campaigns(conn: Executor) -> list[Campaign]:
     rows = await conn.fetch(_CAMPAIGN + " WHERE status = 'ativa' ORDER BY id")
     return [_campaign(r) for r in rows]
 
 
 async def set_campaign_status(
-    conn: AnyConn, campaign_id: int, status: str, now: datetime, *, allowed_from: tuple[str, ...]
+    conn: Executor, campaign_id: int, status: str, now: datetime, *, allowed_from: tuple[str, ...]
 ) -> bool:
     """Move a campaign to `status` if it is in one of `allowed_from`; stamps the moment."""
     result: str = await conn.execute(
@@ -308,7 +108,7 @@ async def set_campaign_status(
     return result.endswith(" 1")
 
 
-async def link_shifts(conn: AnyConn, campaign_id: int, shift_ids: list[int]) -> None:
+async def link_shifts(conn: Executor, campaign_id: int, shift_ids: list[int]) -> None:
     await conn.execute(
         """INSERT INTO campaign_shifts (campaign_id, shift_id)
            SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING""",
@@ -318,7 +118,7 @@ async def link_shifts(conn: AnyConn, campaign_id: int, shift_ids: list[int]) -> 
 
 
 async def matching_open_shifts(
-    conn: AnyConn,
+    conn: Executor,
     *,
     specialty_ids: list[int],
     regions: list[str],
@@ -374,7 +174,7 @@ _OFFERED = """SELECT s.id, h.name AS hospital, h.city, h.region, h.state, sp.nam
 
 
 async def campaign_shifts(
-    conn: AnyConn, campaign_id: int, *, now: datetime, only_open: bool = True
+    conn: Executor, campaign_id: int, *, now: datetime, only_open: bool = True
 ) -> list[OfferedShift]:
     rows = await conn.fetch(
         _OFFERED
@@ -389,7 +189,7 @@ async def campaign_shifts(
 
 
 async def open_shift_for_doctor(
-    conn: AnyConn, doctor_id: int, *, now: datetime, campaign_id: int | None
+    conn: Executor, doctor_id: int, *, now: datetime, campaign_id: int | None
 ) -> OfferedShift | None:
     """One concrete open shift to mention to a doctor: the campaign's first, else the
     soonest in the doctor's specialty (and region when known)."""
@@ -475,7 +275,7 @@ ON CONFLICT (campaign_id, doctor_id) DO NOTHING
 
 
 async def add_targets(
-    conn: AnyConn,
+    conn: Executor,
     campaign_id: int,
     *,
     specialty_ids: list[int],
@@ -501,7 +301,7 @@ async def add_targets(
 
 
 async def add_reactivation_targets(
-    conn: AnyConn, campaign_id: int, *, silent_since: datetime, now: datetime, limit: int
+    conn: Executor, campaign_id: int, *, silent_since: datetime, now: datetime, limit: int
 ) -> int:
     """Doctors who talked to Julia before and have been silent (and not contacted) since
     `silent_since`."""
@@ -517,7 +317,7 @@ async def add_reactivation_targets(
     return int(status.split()[-1])
 
 
-async def mark_targets_refreshed(conn: AnyConn, campaign_id: int, now: datetime) -> None:
+async def mark_targets_refreshed(conn: Executor, campaign_id: int, now: datetime) -> None:
     await conn.execute(
         "UPDATE campaigns SET targets_refreshed_at = $2 WHERE id = $1", campaign_id, now
     )
@@ -553,7 +353,7 @@ async def claim_targets(conn: Conn, campaign_id: int, limit: int) -> list[Target
     return [TargetToWrite(**dict(r.items())) for r in rows]
 
 
-async def attach_send(conn: AnyConn, target_id: int, send_id: int) -> None:
+async def attach_send(conn: Executor, target_id: int, send_id: int) -> None:
     await conn.execute(
         """UPDATE campaign_targets SET outbound_send_id = $2, attempts = attempts + 1
            WHERE id = $1""",
@@ -563,7 +363,7 @@ async def attach_send(conn: AnyConn, target_id: int, send_id: int) -> None:
 
 
 async def set_target(
-    conn: AnyConn,
+    conn: Executor,
     target_id: int,
     status: str,
     reason: str | None,
@@ -583,14 +383,64 @@ async def set_target(
     )
 
 
-async def target_of_send(conn: AnyConn, send_id: int) -> int | None:
+async def target_of_send(conn: Executor, send_id: int) -> int | None:
     target_id: int | None = await conn.fetchval(
         "SELECT id FROM campaign_targets WHERE outbound_send_id = $1", send_id
     )
     return target_id
 
 
-async def campaign_has_open_work(conn: AnyConn, campaign_id: int) -> bool:
+async def cancel_open_targets(conn: Executor, campaign_id: int) -> None:
+    """A cancelled campaign's targets still waiting are cancelled with it."""
+    await conn.execute(
+        """UPDATE campaign_targets SET status = 'cancelado', last_reason = 'campanha_cancelada'
+           WHERE campaign_id = $1 AND status IN ('pendente', 'adiado')""",
+        campaign_id,
+    )
+
+
+async def cancel_unwritten_targets(conn: Executor, campaign_id: int, reason: str) -> None:
+    """A concluded campaign leaves alone the doctors it has not written to yet."""
+    await conn.execute(
+        """UPDATE campaign_targets SET status = 'cancelado', last_reason = $2
+           WHERE campaign_id = $1 AND status = 'pendente' AND outbound_send_id IS NULL""",
+        campaign_id,
+        reason,
+    )
+
+
+async def opener_taken(conn: Executor, campaign_id: int, body: str) -> bool:
+    """Whether the campaign already wrote this exact opener to someone."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM outbound_sends WHERE campaign_id = $1 AND body = $2)",
+            campaign_id,
+            body,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DueSend:
+    id: int
+    attempts: int
+    not_before: datetime
+
+
+async def due_sends(conn: Executor, now: datetime, limit: int) -> list[DueSend]:
+    """Proactive messages waiting whose moment has come, the longest waiting first."""
+    rows = await conn.fetch(
+        """SELECT id, attempts, not_before FROM outbound_sends
+           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
+           ORDER BY not_before
+           LIMIT $2""",
+        now,
+        limit,
+    )
+    return [DueSend(**dict(r.items())) for r in rows]
+
+
+async def campaign_has_open_work(conn: Executor, campaign_id: int) -> bool:
     return bool(
         await conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM campaign_targets
@@ -600,7 +450,7 @@ async def campaign_has_open_work(conn: AnyConn, campaign_id: int) -> bool:
     )
 
 
-async def open_proactive_due(conn: AnyConn, before: datetime) -> int:
+async def open_proactive_due(conn: Executor, before: datetime) -> int:
     """Proactive messages written and due before `before` but not yet decided for good;
     not those held by PILOT_MODE or a paused campaign, which take no chip's time."""
     n: int = await conn.fetchval(
@@ -626,7 +476,7 @@ class Progress:
     shifts_open: int
 
 
-async def progress(conn: AnyConn, campaign_id: int) -> Progress | None:
+async def progress(conn: Executor, campaign_id: int) -> Progress | None:
     campaign = await get_campaign(conn, campaign_id)
     if campaign is None:
         return None
@@ -668,7 +518,7 @@ async def progress(conn: AnyConn, campaign_id: int) -> Progress | None:
 
 
 async def schedule_reminder(
-    conn: AnyConn,
+    conn: Executor,
     *,
     doctor_id: int,
     conversation_id: int,
@@ -691,7 +541,7 @@ async def schedule_reminder(
 
 
 async def schedule_step(
-    conn: AnyConn,
+    conn: Executor,
     *,
     doctor_id: int,
     conversation_id: int,
@@ -757,13 +607,13 @@ async def claim_due_followups(
     return [DueFollowup(**dict(r.items())) for r in rows]
 
 
-async def attach_followup_send(conn: AnyConn, followup_id: int, send_id: int) -> None:
+async def attach_followup_send(conn: Executor, followup_id: int, send_id: int) -> None:
     await conn.execute(
         "UPDATE followups SET outbound_send_id = $2 WHERE id = $1", followup_id, send_id
     )
 
 
-async def cancel_followup(conn: AnyConn, followup_id: int, reason: str) -> None:
+async def cancel_followup(conn: Executor, followup_id: int, reason: str) -> None:
     await conn.execute(
         """UPDATE followups SET status = 'cancelado', cancel_reason = $2
            WHERE id = $1 AND status = 'agendado'""",
@@ -782,7 +632,7 @@ class FollowupOfSend:
     campaign_id: int | None
 
 
-async def followup_of_send(conn: AnyConn, send_id: int) -> FollowupOfSend | None:
+async def followup_of_send(conn: Executor, send_id: int) -> FollowupOfSend | None:
     row = await conn.fetchrow(
         """SELECT id, kind, step, doctor_id, conversation_id, campaign_id FROM followups
            WHERE outbound_send_id = $1""",
@@ -791,7 +641,7 @@ async def followup_of_send(conn: AnyConn, send_id: int) -> FollowupOfSend | None
     return FollowupOfSend(**dict(row.items())) if row else None
 
 
-async def mark_followup_sent(conn: AnyConn, followup_id: int, at: datetime) -> None:
+async def mark_followup_sent(conn: Executor, followup_id: int, at: datetime) -> None:
     await conn.execute(
         """UPDATE followups SET status = 'enviado', sent_at = $2
            WHERE id = $1 AND status = 'agendado'""",
@@ -801,7 +651,7 @@ async def mark_followup_sent(conn: AnyConn, followup_id: int, at: datetime) -> N
 
 
 async def opener_sent_at(
-    conn: AnyConn, conversation_id: int, campaign_id: int | None
+    conn: Executor, conversation_id: int, campaign_id: int | None
 ) -> datetime | None:
     """When the campaign's opener in this conversation went out (its cadence counts from
     it)."""
@@ -818,7 +668,7 @@ async def opener_sent_at(
 # A doctor's answer, opt-out or handoff stops outreach ---------------------------------------
 
 
-async def stop_for_doctor(conn: AnyConn, doctor_id: int, reason: str, *, at: datetime) -> None:
+async def stop_for_doctor(conn: Executor, doctor_id: int, reason: str, *, at: datetime) -> None:
     """Stop every proactive thing waiting for the doctor: queued messages, the follow-up
     cadence (reminders the doctor asked for survive a reply) and campaign targets.
 
@@ -852,3 +702,105 @@ async def stop_for_doctor(conn: AnyConn, doctor_id: int, reason: str, *, at: dat
             doctor_id,
             reason,
         )
+
+
+# Opener templates (from Google Drive) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateVersion:
+    """The Drive document version a stored template (or a refusal) was made from."""
+
+    file_id: str
+    modified_time: datetime | None
+    reason: str | None = None  # why it was refused; None for a stored template
+
+
+async def stored_templates(conn: Executor) -> dict[str, TemplateVersion]:
+    """The stored template of each campaign kind, by kind."""
+    rows = await conn.fetch("SELECT kind, file_id, modified_time FROM opener_templates")
+    return {r["kind"]: TemplateVersion(r["file_id"], r["modified_time"]) for r in rows}
+
+
+async def refused_templates(conn: Executor) -> dict[str, TemplateVersion]:
+    """The refused documents, by Drive file id."""
+    rows = await conn.fetch("SELECT file_id, modified_time, reason FROM opener_template_rejections")
+    return {
+        r["file_id"]: TemplateVersion(r["file_id"], r["modified_time"], r["reason"]) for r in rows
+    }
+
+
+async def store_template(
+    conn: Executor,
+    kind: str,
+    *,
+    file_id: str,
+    file_name: str,
+    body: str,
+    modified_time: datetime | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO opener_templates (kind, file_id, file_name, body, modified_time)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (kind) DO UPDATE
+               SET file_id = EXCLUDED.file_id, file_name = EXCLUDED.file_name,
+                   body = EXCLUDED.body, modified_time = EXCLUDED.modified_time,
+                   synced_at = now()""",
+        kind,
+        file_id,
+        file_name,
+        body,
+        modified_time,
+    )
+
+
+async def refuse_template(
+    conn: Executor,
+    kind: str,
+    *,
+    file_id: str,
+    file_name: str,
+    modified_time: datetime | None,
+    reason: str,
+) -> None:
+    """Keep why a document was refused; the refusal's time moves only when something
+    changed."""
+    await conn.execute(
+        """INSERT INTO opener_template_rejections
+               (file_id, kind, file_name, modified_time, reason)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (file_id) DO UPDATE
+               SET kind = EXCLUDED.kind, file_name = EXCLUDED.file_name,
+                   modified_time = EXCLUDED.modified_time, reason = EXCLUDED.reason,
+                   rejected_at = CASE
+                       WHEN opener_template_rejections.reason = EXCLUDED.reason
+                        AND opener_template_rejections.modified_time
+                            IS NOT DISTINCT FROM EXCLUDED.modified_time
+                       THEN opener_template_rejections.rejected_at
+                       ELSE now() END""",
+        file_id,
+        kind,
+        file_name,
+        modified_time,
+        reason,
+    )
+
+
+async def keep_refusals_of(conn: Executor, file_ids: list[str]) -> None:
+    """Forget the refusals of every document but `file_ids`."""
+    await conn.execute(
+        "DELETE FROM opener_template_rejections WHERE NOT (file_id = ANY($1::text[]))",
+        file_ids,
+    )
+
+
+async def delete_templates(conn: Executor, kinds: list[str]) -> None:
+    await conn.execute("DELETE FROM opener_templates WHERE kind = ANY($1::text[])", kinds)
+
+
+async def template_for(conn: Executor, kind: str) -> str | None:
+    """The Drive template of campaign kind `kind`, or None (Julia writes her own opener)."""
+    body: str | None = await conn.fetchval(
+        "SELECT body FROM opener_templates WHERE kind = $1", kind
+    )
+    return body

@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from app.core.db import Conn, transaction
+from app.core.db import transaction
 from app.core.text import fold
+from app.domain.outreach import repository as repo
 from app.domain.outreach import writing
+from app.domain.outreach.repository import TemplateVersion
 from app.integrations.protocols import DocumentFolder, DriveDoc
 
 KINDS = ("oferta", "descoberta", "reativacao", "manual")
@@ -69,8 +71,8 @@ async def sync(db: asyncpg.Pool, drive: DocumentFolder, folder_id: str) -> SyncR
         if current is None or _recency(doc) > _recency(current):
             newest[kinds[0]] = doc
 
-    stored = {r["kind"]: r for r in await db.fetch(_STORED)}
-    refused = {r["file_id"]: r for r in await db.fetch(_REFUSED)}
+    stored = await repo.stored_templates(db)
+    refused = await repo.refused_templates(db)
     accepted: dict[str, tuple[DriveDoc, str]] = {}
     rejected: dict[str, tuple[DriveDoc, str]] = {}
     for kind, doc in sorted(newest.items()):
@@ -78,7 +80,7 @@ async def sync(db: asyncpg.Pool, drive: DocumentFolder, folder_id: str) -> SyncR
             result.unchanged.append(kind)
             continue
         if _same_version(refused.get(doc.id), doc):
-            rejected[kind] = (doc, refused[doc.id]["reason"])
+            rejected[kind] = (doc, refused[doc.id].reason or "")
             continue
         body = _tidy(await drive.export_text(doc.id))
         reason = problem(kind, body)
@@ -90,46 +92,27 @@ async def sync(db: asyncpg.Pool, drive: DocumentFolder, folder_id: str) -> SyncR
     gone = sorted(set(stored) - set(newest))
     async with transaction(db) as conn:
         for kind, (doc, body) in accepted.items():
-            await conn.execute(
-                """INSERT INTO opener_templates (kind, file_id, file_name, body, modified_time)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (kind) DO UPDATE
-                       SET file_id = EXCLUDED.file_id, file_name = EXCLUDED.file_name,
-                           body = EXCLUDED.body, modified_time = EXCLUDED.modified_time,
-                           synced_at = now()""",
+            await repo.store_template(
+                conn,
                 kind,
-                doc.id,
-                doc.name,
-                body,
-                doc.modified_time,
+                file_id=doc.id,
+                file_name=doc.name,
+                body=body,
+                modified_time=doc.modified_time,
             )
         for kind, (doc, reason) in rejected.items():
-            await conn.execute(
-                """INSERT INTO opener_template_rejections
-                       (file_id, kind, file_name, modified_time, reason)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (file_id) DO UPDATE
-                       SET kind = EXCLUDED.kind, file_name = EXCLUDED.file_name,
-                           modified_time = EXCLUDED.modified_time, reason = EXCLUDED.reason,
-                           rejected_at = CASE
-                               WHEN opener_template_rejections.reason = EXCLUDED.reason
-                                AND opener_template_rejections.modified_time
-                                    IS NOT DISTINCT FROM EXCLUDED.modified_time
-                               THEN opener_template_rejections.rejected_at
-                               ELSE now() END""",
-                doc.id,
+            await repo.refuse_template(
+                conn,
                 kind,
-                doc.name,
-                doc.modified_time,
-                reason,
+                file_id=doc.id,
+                file_name=doc.name,
+                modified_time=doc.modified_time,
+                reason=reason,
             )
         # Only the refusals of documents that are still the newest of their kind matter.
-        await conn.execute(
-            "DELETE FROM opener_template_rejections WHERE NOT (file_id = ANY($1::text[]))",
-            [doc.id for doc, _ in rejected.values()],
-        )
+        await repo.keep_refusals_of(conn, [doc.id for doc, _ in rejected.values()])
         if gone:
-            await conn.execute("DELETE FROM opener_templates WHERE kind = ANY($1::text[])", gone)
+            await repo.delete_templates(conn, gone)
 
     result.updated = sorted(accepted)
     result.rejected = {kind: reason for kind, (_, reason) in sorted(rejected.items())}
@@ -148,16 +131,6 @@ def problem(kind: str, body: str) -> str | None:
     return None
 
 
-async def template_for(conn: Conn | asyncpg.Pool, kind: str) -> str | None:
-    """The Drive template of campaign kind `kind`, or None (Julia writes her own opener)."""
-    body: str | None = await conn.fetchval(
-        "SELECT body FROM opener_templates WHERE kind = $1", kind
-    )
-    return body
-
-
-_STORED = "SELECT kind, file_id, modified_time FROM opener_templates"
-_REFUSED = "SELECT file_id, modified_time, reason FROM opener_template_rejections"
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
@@ -166,12 +139,12 @@ def _recency(doc: DriveDoc) -> tuple[datetime, str]:
     return (doc.modified_time or _NEVER, doc.id)
 
 
-def _same_version(row: asyncpg.Record | None, doc: DriveDoc) -> bool:
+def _same_version(row: TemplateVersion | None, doc: DriveDoc) -> bool:
     return (
         row is not None
-        and row["file_id"] == doc.id
+        and row.file_id == doc.id
         and doc.modified_time is not None
-        and row["modified_time"] == doc.modified_time
+        and row.modified_time == doc.modified_time
     )
 
 

@@ -14,9 +14,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from app.core.db import Conn
-
-Executor = Conn | asyncpg.Pool
+from app.core.db import Executor
 
 # word_similarity thresholds: high enough that "zona sul" does not find "zona norte",
 # low enough that "pediatra" finds "pediatria" and "campnas" finds "campinas".
@@ -160,6 +158,18 @@ async def find_specialties(conn: Executor, text: str) -> list[SpecialtyMatch]:
         text,
     )
     return [SpecialtyMatch(id=r["id"], name=r["name"], score=r["score"]) for r in rows]
+
+
+async def specialty_named(conn: Executor, name: str) -> int | None:
+    """The id of the specialty called `name` exactly (accents and case aside) or by one of
+    its aliases."""
+    specialty_id: int | None = await conn.fetchval(
+        """SELECT id FROM specialties
+           WHERE name_normalized = julia_normalize($1) OR julia_normalize($1) = ANY(aliases)
+           LIMIT 1""",
+        name,
+    )
+    return specialty_id
 
 
 async def list_specialties(conn: Executor) -> list[str]:

@@ -1,4 +1,4 @@
-"""A small demo data set for `julia dev` on an empty database: hospitals, shifts, doctors."""
+"""The demo data set: hospitals, shifts and doctors, inserted once into an empty database."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
+
+from app.domain.demo import repository
 
 SPECIALTIES = ["Clínica Médica", "Pediatria", "Ortopedia", "Ginecologia e Obstetrícia"]
 
@@ -48,54 +50,42 @@ DOCTORS = [
 
 async def seed_if_empty(conn: asyncpg.Connection, *, tz: ZoneInfo, today: datetime) -> bool:
     """Insert the demo set unless the database already has hospitals. Returns whether it did."""
-    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM hospitals)"):
+    if await repository.has_hospitals(conn):
         return False
     async with conn.transaction():
         specialty_ids = {}
         for name in SPECIALTIES:
-            specialty_ids[name] = await conn.fetchval(
-                "INSERT INTO specialties (name) VALUES ($1) RETURNING id", name
-            )
+            specialty_ids[name] = await repository.insert_specialty(conn, name)
         hospital_ids = []
         for name, city, state, region, address in HOSPITALS:
             hospital_ids.append(
-                await conn.fetchval(
-                    """INSERT INTO hospitals (name, city, state, region, address)
-                       VALUES ($1, $2, $3, $4, $5) RETURNING id""",
-                    name,
-                    city,
-                    state,
-                    region,
-                    address,
+                await repository.insert_hospital(
+                    conn, name=name, city=city, state=state, region=region, address=address
                 )
             )
         base = today.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
         for h, specialty, sector, days, hour, hours, period, pay in SHIFTS:
             starts = base + timedelta(days=days, hours=hour)
-            await conn.execute(
-                """INSERT INTO shifts (hospital_id, specialty_id, sector, starts_at, ends_at,
-                                       period, pay_cents, external_ref)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                hospital_ids[h],
-                specialty_ids[specialty],
-                sector,
-                starts,
-                starts + timedelta(hours=hours),
-                period,
-                pay * 100,
-                f"demo-{h}-{days}-{hour}",
+            await repository.insert_shift(
+                conn,
+                hospital_id=hospital_ids[h],
+                specialty_id=specialty_ids[specialty],
+                sector=sector,
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=hours),
+                period=period,
+                pay_cents=pay * 100,
+                external_ref=f"demo-{h}-{days}-{hour}",
             )
         for phone, name, crm, uf, specialty, city, region in DOCTORS:
-            await conn.execute(
-                """INSERT INTO doctors (phone, name, crm, crm_uf, specialty_id, city, state,
-                                        region, source)
-                   VALUES ($1, $2, $3, $4, $5, $6, 'SP', $7, 'demo')""",
-                phone,
-                name,
-                crm,
-                uf,
-                specialty_ids[specialty],
-                city,
-                region,
+            await repository.insert_doctor(
+                conn,
+                phone=phone,
+                name=name,
+                crm=crm,
+                crm_uf=uf,
+                specialty_id=specialty_ids[specialty],
+                city=city,
+                region=region,
             )
     return True
