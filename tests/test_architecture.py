@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-
 APP = Path(__file__).resolve().parent.parent / "app"
 
 # Longest matching prefix wins. Lower numbers are lower layers; an import may point at its
