@@ -363,6 +363,3 @@ async def _handoffs_reply(res: Resources) -> str:
     if total > len(items):
         lines.append(f"… e mais {total - len(items)}.")
     return "\n".join(lines)
-
-
-# slack_events: the Slack edge stores, the job claims and finishes ---------------------------
