@@ -109,5 +109,10 @@ async def evolution_webhook(
             await wake_drainer(res.redis)
         except (RedisError, OSError) as exc:  # stored is what matters: the drainer's poll finds it
             log.warning("webhook.wake_failed", error=type(exc).__name__)
-    log.info("webhook.stored", webhook_event=event_name, duplicate=row_id is None)
+    log.info(
+        "webhook.stored",
+        webhook_event=event_name,
+        webhook_event_id=row_id,
+        duplicate=row_id is None,
+    )
     return JSONResponse({"status": "stored" if row_id is not None else "duplicate"})
