@@ -67,16 +67,22 @@ async def test_one_message_is_one_conversation_id_across_api_worker_and_gateway(
         conversation_id = await julia.res.db.fetchval("SELECT id FROM conversations")
         doctor_id = await julia.res.db.fetchval("SELECT id FROM doctors")
         send_id = await julia.res.db.fetchval("SELECT id FROM outbound_sends")
+        webhook_event_id = await julia.res.db.fetchval(
+            "SELECT id FROM webhook_events WHERE status = 'done'"
+        )
 
     request_id = response.headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
 
-    (enqueued,) = records.named("webhook.turn_enqueued")
-    assert enqueued["logger"] == "app.api.evolution"
-    assert enqueued["request_id"] == request_id
-    assert enqueued["conversation_id"] == conversation_id
+    # The api stores the delivery (its line names the inbox row); the worker's drainer
+    # applies that row and enqueues the conversation's turn.
     (stored,) = records.named("webhook.stored")
+    assert stored["logger"] == "app.api.evolution"
     assert stored["request_id"] == request_id
+    assert stored["webhook_event_id"] == webhook_event_id
+    (enqueued,) = records.named("inbox.turn_enqueued")
+    assert enqueued["conversation_id"] == conversation_id
+    assert "request_id" not in enqueued
 
     # Every line the turn's job wrote carries the job's ids and the conversation's, also
     # the lines that do not name it themselves; none carries the API's request id.

@@ -24,6 +24,7 @@ import pytest
 from app.core.config import Settings
 from app.core.resources import Resources, open_resources
 from app.domain.doctors import repository as doctors
+from app.domain.inbox.drain import drain
 from app.domain.operations import commands
 from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
@@ -512,6 +513,7 @@ async def test_follow_ups_come_after_48h_and_5_days_and_stop_when_the_doctor_ans
     # Doctor 1 answers through the real webhook: their cadence stops there.
     async with running_julia(res.settings, worker=False) as julia:
         await julia.say(phone(1), "oi julia, me manda mais detalhes")
+        await drain(julia.res)  # what the worker's inbox drainer does with the stored delivery
     await run_for(res, gw, clock, 60, start=WEDNESDAY_10H + timedelta(days=5))
     assert numbers(fake) == Counter({phone(1): 2, phone(2): 3})
     steps = await res.db.fetch(

@@ -5,28 +5,31 @@ Status codes are chosen for Evolution's retry policy: it retries 5xx and timeout
 400/401/403/404/422. So a body that can never be stored gets a 4xx, and a store failure a
 503 (retry later). A 2xx is answered only after the commit.
 
-Unlike the other vendors, the delivery is also applied here, in the same transaction as
-storing it (`intake.apply_delivery`: doctor, conversation, messages, takeover, outreach
-stop); that step is to move to a worker job, leaving the route to store and enqueue.
+The route only authenticates, bounds (EVOLUTION_WEBHOOK_MAX_BYTES, over it 422), validates
+(`parse_webhook`, pure), checks the instance against an in-process list, stores the delivery
+in one statement and wakes the worker's drainer, which applies it (`app/workers/inbox_jobs.py`).
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Any
 
 import jwt
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
 from app.api.deps import ResourcesDep
-from app.api.inbox import inbox_transaction, parse_json, read_body
+from app.api.inbox import parse_json, read_body, storing
 from app.core.config import Settings
 from app.core.logging import get_logger
-from app.core.queue import enqueue_turn
+from app.core.resources import Resources
 from app.domain.inbox import intake
+from app.domain.inbox import repository as inbox
+from app.domain.inbox.edge import KnownInstances, storable, wake_drainer
 from app.domain.inbox.evolution import WebhookError, parse_webhook
-from app.domain.outbound import chips_repository as chips_repo
 
 log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
@@ -50,6 +53,19 @@ def authenticate(authorization: str | None, settings: Settings) -> None:
         raise HTTPException(401, "invalid credentials") from exc
 
 
+def _known_instances(request: Request, res: Resources) -> KnownInstances:
+    # One list per app (tests run several apps, each on its own database).
+    known: KnownInstances | None = getattr(request.app.state, "evolution_instances", None)
+    if known is None:
+        known = KnownInstances(
+            res.settings.EVOLUTION_INSTANCE,
+            lambda: inbox.known_instances(res.db),
+            res.settings.INSTANCE_CACHE_SECONDS,
+        )
+        request.app.state.evolution_instances = known
+    return known
+
+
 @router.post("/webhook/evolution", status_code=200)
 @router.post("/webhook/evolution/{event_suffix}", status_code=200)
 async def evolution_webhook(
@@ -57,7 +73,18 @@ async def evolution_webhook(
 ) -> JSONResponse:
     settings = res.settings
     authenticate(request.headers.get("authorization"), settings)
-    raw = await read_body(request)
+    limit = settings.EVOLUTION_WEBHOOK_MAX_BYTES
+    try:
+        # 422, not 413: Evolution retries a 413 ten times (webhook.controller.ts:216, 2.3.6).
+        raw = await read_body(request, limit, too_large_status=422)
+    except HTTPException:
+        log.warning(
+            "webhook.too_large",
+            limit=limit,
+            declared=request.headers.get("content-length"),
+            webhook_event=event_suffix,
+        )
+        raise
     payload: Any = parse_json(raw)
     try:
         events = parse_webhook(payload, event_hint=event_suffix)
@@ -66,30 +93,26 @@ async def evolution_webhook(
     instance = str(payload.get("instance") or "")
     event_name = str(payload.get("event") or event_suffix or "")
 
-    result = intake.IntakeResult()
-    async with inbox_transaction(res.db, log_as="webhook") as conn:
-        if instance != settings.EVOLUTION_INSTANCE and not await chips_repo.known_instance(
-            conn, instance
-        ):
+    async with storing(log_as="webhook"):
+        if not await _known_instances(request, res).contains(instance, time.monotonic()):
             raise HTTPException(403, "unknown Evolution instance")
-        delivery = await intake.store_delivery(
-            conn, payload=payload, events=events, event_name=event_name, instance=instance
+        row_id = await inbox.insert_event(
+            res.db,
+            source="evolution",
+            provider_id=intake.delivery_key(instance, events),
+            payload=storable(payload),
+            event=event_name,
+            instance=instance,
         )
-        if delivery.new:
-            result = await intake.apply_delivery(conn, delivery.id, events)
-
-    for conversation_id, message_id in result.turns.items():
+    if row_id is not None:
         try:
-            await enqueue_turn(res.redis, conversation_id, message_id, settings)
-            log.info("webhook.turn_enqueued", conversation_id=conversation_id)
-        except Exception as exc:  # stored is what matters: the sweep enqueues it later
-            log.error("webhook.enqueue_failed", conversation_id=conversation_id, error=str(exc))
+            await wake_drainer(res.redis)
+        except (RedisError, OSError) as exc:  # stored is what matters: the drainer's poll finds it
+            log.warning("webhook.wake_failed", error=type(exc).__name__)
     log.info(
         "webhook.stored",
         webhook_event=event_name,
-        stored=result.stored,
-        duplicate=not delivery.new,
+        webhook_event_id=row_id,
+        duplicate=row_id is None,
     )
-    return JSONResponse(
-        {"status": "stored" if delivery.new else "duplicate", "messages": result.stored}
-    )
+    return JSONResponse({"status": "stored" if row_id is not None else "duplicate"})

@@ -210,6 +210,24 @@ class Settings(BaseSettings):
     TURN_LOCK_SECONDS: PositiveInt = 30
     SWEEP_AFTER_SECONDS: PositiveInt = 45
 
+    # The Evolution inbox: the edge stores each delivery (bodies up to
+    # EVOLUTION_WEBHOOK_MAX_BYTES, base64 media included; over it 422, which Evolution does
+    # not retry) and wakes the worker, which drains the stored rows in batches of
+    # INBOX_BATCH_SIZE and also polls every INBOX_POLL_SECONDS. The scheduler's sweep drains
+    # rows left `received` longer than INBOX_STALE_SECONDS. The edge's list of known
+    # instances is at most INSTANCE_CACHE_SECONDS old.
+    EVOLUTION_WEBHOOK_MAX_BYTES: int = Field(default=16_000_000, ge=100_000, le=100_000_000)
+    INBOX_BATCH_SIZE: int = Field(default=100, ge=1, le=1000)
+    INBOX_POLL_SECONDS: float = Field(default=2.0, gt=0, le=60)
+    INBOX_STALE_SECONDS: PositiveInt = 5
+    INSTANCE_CACHE_SECONDS: float = Field(default=5.0, gt=0, le=300)
+
+    # Retention (the scheduler's `limpar_retencao` job): finished inbox rows and job runs
+    # older than these windows are deleted. At least a day, so a late Evolution retry (its
+    # backoff spans about 25 minutes) still finds its dedup key.
+    WEBHOOK_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
+    JOB_RUNS_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
+
     # Alerts (the scheduler's `alertas` job): failed-turn rate over the window, alerted only
     # with a minimum volume; due jobs piling up in the queue; a doctor message unanswered.
     ALERT_ERROR_RATE: float = Field(default=0.05, gt=0, lt=1)

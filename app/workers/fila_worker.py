@@ -21,6 +21,7 @@ from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
 from app.workers.boundary import arq_job
+from app.workers.inbox_jobs import InboxDrainer
 from app.workers.jobs import run_turn
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
@@ -42,10 +43,17 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["stack"] = stack
     ctx["res"] = await stack.enter_async_context(open_resources(ctx["settings"]))
     ctx["turns"] = turn_services(ctx["res"])
+    # Applies what the webhook edge stored; drains at once, then on the edge's signal.
+    drainer = InboxDrainer(ctx["res"])
+    drainer.start()
+    ctx["inbox_drainer"] = drainer
     log.info("Worker started", queue=QUEUE_NAME)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    drainer: InboxDrainer | None = ctx.get("inbox_drainer")
+    if drainer is not None:
+        await drainer.stop()
     stack: AsyncExitStack | None = ctx.get("stack")
     if stack is not None:
         await stack.aclose()

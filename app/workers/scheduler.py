@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -28,7 +28,8 @@ from app.core.lease import Lease
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_LEADER_KEY
 from app.core.resources import Resources, open_resources
-from app.domain.operations import repository
+from app.domain.agent.waiting import drain_stale_inbox
+from app.domain.operations import repository, retention
 from app.workers import boundary
 from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
 from app.workers.jobs import sweep
@@ -73,11 +74,31 @@ async def heartbeat(res: Resources) -> None:
     )
 
 
+async def varrer_mensagens(res: Resources) -> None:
+    """The sweep: deliveries no worker applied, then messages nobody is answering."""
+    now = datetime.now(UTC)
+    drained = await drain_stale_inbox(
+        res, older_than=now - timedelta(seconds=res.settings.INBOX_STALE_SECONDS)
+    )
+    if drained:
+        log.info("sweep.inbox_drained", rows=drained)
+    await sweep(res)
+
+
+async def limpar_retencao(res: Resources) -> None:
+    """Delete finished inbox rows and job runs past their retention windows."""
+    pruned = await retention.prune(res.db, res.settings, datetime.now(UTC))
+    log.info("retention.pruned", webhook_events=pruned.webhook_events, job_runs=pruned.job_runs)
+
+
 def job_table(settings: Settings) -> list[JobSpec]:
     return [
         JobSpec("heartbeat", heartbeat, settings.HEARTBEAT_SECONDS),
-        # Messages nobody answered (killed worker, lost job) are re-enqueued from here.
-        JobSpec("varrer_mensagens", sweep, max(5, settings.SWEEP_AFTER_SECONDS // 3)),
+        # Deliveries no worker drained and messages nobody answered (killed worker, lost
+        # job) are applied / re-enqueued from here.
+        JobSpec("varrer_mensagens", varrer_mensagens, max(5, settings.SWEEP_AFTER_SECONDS // 3)),
+        # Finished inbox rows and job runs past WEBHOOK/JOB_RUNS_RETENTION_DAYS.
+        JobSpec("limpar_retencao", limpar_retencao, 3600),
         JobSpec("verificar_saude", verificar_saude, 60),
         JobSpec("alertas", alertas, 60),
         # Hourly; sends yesterday's report once, from 08:00 (TZ) on.

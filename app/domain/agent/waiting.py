@@ -1,6 +1,7 @@
 """The conversations nobody is answering: messages no turn took, and replies whose send is
 due for a retry. The scheduler's sweep and the resume after a pause both queue a turn for
-each of them, through `enqueue_waiting`."""
+each of them, through `enqueue_waiting`. Before that the sweep applies deliveries still
+waiting in the inbox (`drain_stale_inbox`): no worker drained them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import datetime
 from app.core.queue import enqueue_turn
 from app.core.resources import Resources
 from app.domain.conversations import repository as conversations
+from app.domain.inbox import drain
+from app.domain.inbox import repository as inbox
 from app.domain.outbound import repository as sends
 
 
@@ -54,3 +57,13 @@ async def enqueue_waiting(
             job_id=f"{job_prefix}:{conversation_id}:{which}:{batch}",
         )
     return Enqueued(unanswered=len(unanswered), due=len(due), turns=len(jobs))
+
+
+async def drain_stale_inbox(res: Resources, *, older_than: datetime, max_batches: int = 20) -> int:
+    """Apply the stored deliveries if one from before `older_than` is still `received`
+    (the worker is down or lost its signal); their turns are queued. Returns how many rows
+    were applied or failed."""
+    if not await inbox.received_before(res.db, older_than):
+        return 0
+    drained = await drain.drain(res, max_batches=max_batches)
+    return drained.applied + drained.failed

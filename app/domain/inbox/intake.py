@@ -1,11 +1,12 @@
-"""What Evolution delivers, in two steps the edge runs in one transaction today.
+"""What Evolution delivers, applied to the domain.
 
-`store_delivery` is the edge's part: keep the raw delivery in the inbox (webhook_events),
-deduplicated by what it means, so a redelivery changes nothing. `apply_delivery` is the
-domain's part: doctor, chip and conversation resolution, messages, receipts, chip state,
-human takeover and stopping outreach; each message is keyed by (instance, provider id). Its
-result says which conversations got a new doctor message, so the edge can enqueue their
-turns after commit.
+The edge (`app/api/evolution.py`) only stores the raw delivery in the inbox
+(webhook_events), deduplicated by `delivery_key`, so a redelivery changes nothing; the
+worker's drainer (`drain.py`) reads the stored rows and calls `apply_delivery` for each:
+doctor, chip and conversation resolution, messages, receipts, chip state, human takeover
+and stopping outreach; each message is keyed by (instance, provider id). Its result says
+which conversations got a new doctor message, so the drainer can enqueue their turns after
+commit.
 """
 
 from __future__ import annotations
@@ -62,27 +63,8 @@ def delivery_key(instance: str, events: list[Event]) -> str | None:
     )
 
 
-async def store_delivery(
-    conn: Conn, *, payload: dict[str, Any], events: list[Event], event_name: str, instance: str
-) -> inbox.StoredEvent:
-    """The edge's part: keep the raw delivery in the inbox. `new` is False for a
-    redelivery, which must not be applied again. The caller commits."""
-    return await inbox.store_event(
-        conn,
-        source="evolution",
-        provider_id=delivery_key(instance, events),
-        payload=payload,
-        event=event_name,
-        instance=instance,
-    )
-
-
 async def apply_delivery(conn: Conn, delivery_id: int, events: list[Event]) -> IntakeResult:
-    """The domain's part: act on a newly stored delivery and mark it done. The caller commits.
-
-    Runs in the webhook's transaction for now; it moves to a worker job that reads the
-    stored delivery, so the edge only stores and enqueues.
-    """
+    """Act on a stored delivery and mark it done. The caller (the drainer) commits."""
     result = IntakeResult()
     for event in events:
         if isinstance(event, MessageEvent):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from app.core.db import Conn, Executor
@@ -61,6 +62,30 @@ async def store_event(
     return StoredEvent(row["id"], False, row["status"])
 
 
+async def insert_event(
+    conn: Executor,
+    *,
+    source: Source,
+    provider_id: str | None,
+    payload: object,
+    event: str | None = None,
+    instance: str | None = None,
+) -> int | None:
+    """Keep a delivery as `received` in one statement: its id, or None for a redelivery
+    (same source and provider id). The edge runs it without a transaction of its own."""
+    row_id: int | None = await conn.fetchval(
+        """INSERT INTO webhook_events (source, event, instance, provider_id, payload)
+           VALUES ($1, $2, $3, $4, $5::jsonb)
+           ON CONFLICT (source, provider_id) DO NOTHING RETURNING id""",
+        source,
+        event,
+        instance,
+        provider_id,
+        _json_safe(payload),
+    )
+    return row_id
+
+
 async def finish_event(
     conn: Executor, event_id: int, status: str, error: str | None = None
 ) -> None:
@@ -72,6 +97,67 @@ async def finish_event(
         status,
         error,
     )
+
+
+# Evolution: the worker drains what the edge stored ------------------------------------
+
+# The one drainer at a time (pg_try_advisory_xact_lock: released with the batch's
+# transaction, so it works behind Supabase's transaction pooler).
+DRAIN_LOCK_KEY = 0x4A756C6961_0001
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    event: str | None  # the event name, or the webhook-by-events URL suffix
+    payload: dict[str, Any]
+
+
+async def try_drain_lock(conn: Conn) -> bool:
+    """Take the drainer's lock for the caller's transaction; False if another holds it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", DRAIN_LOCK_KEY))
+
+
+async def claim_received(conn: Conn, limit: int) -> list[Delivery]:
+    """Lock the oldest Evolution deliveries still `received`, in the order they came."""
+    rows = await conn.fetch(
+        """SELECT id, event, payload FROM webhook_events
+           WHERE status = 'received' AND source = 'evolution'
+           ORDER BY id LIMIT $1
+           FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+    return [Delivery(r["id"], r["event"], json.loads(r["payload"])) for r in rows]
+
+
+async def received_before(conn: Executor, cutoff: datetime) -> int:
+    """How many Evolution deliveries stored before `cutoff` nobody has applied yet."""
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM webhook_events
+           WHERE status = 'received' AND source = 'evolution' AND received_at < $1""",
+        cutoff,
+    )
+    return count
+
+
+async def known_instances(conn: Executor) -> set[str]:
+    """Every Evolution instance Julia has a chip for."""
+    rows = await conn.fetch("SELECT instance FROM chips")
+    return {r["instance"] for r in rows}
+
+
+async def prune_finished(conn: Executor, before: datetime, *, batch: int = 5000) -> int:
+    """Delete up to `batch` finished deliveries (done, ignored, failed) received before
+    `before`; `received` rows are kept whatever their age. Returns how many went."""
+    result: str = await conn.execute(
+        """DELETE FROM webhook_events WHERE id IN (
+               SELECT id FROM webhook_events
+               WHERE received_at < $1 AND status <> 'received'
+               ORDER BY received_at LIMIT $2)""",
+        before,
+        batch,
+    )
+    return int(result.split()[-1])
 
 
 # Slack: the edge stores a mention, the job claims and finishes it by Slack's event_id ----

@@ -1,0 +1,108 @@
+"""What the Evolution edge needs besides parsing: what of a delivery is kept, the cheap
+check that the instance is one of ours, and the signal that wakes the worker's drainer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+# The edge LPUSHes here after storing a new delivery; the drainer BLPOPs it. Trimmed to one
+# entry in the same round trip: a worker that is down finds one signal, not millions.
+INBOX_WAKE_KEY = "julia:inbox:wake"
+
+
+def storable(payload: dict[str, Any]) -> dict[str, Any]:
+    """The delivery as it is kept: without the envelope's `apikey` (the instance token when
+    Evolution runs with AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES) and without the media
+    (`data.message.base64`, sent with `webhookBase64` on), which is replaced by its size and
+    mimetype so a later reader knows it came with the delivery."""
+    # webhook.controller.ts:93-101 (2.3.6) builds the envelope with `apikey: apiKey`.
+    kept = {key: value for key, value in payload.items() if key != "apikey"}
+    data = kept.get("data")
+    if isinstance(data, list):
+        kept["data"] = [_without_media(item) for item in data]
+    elif isinstance(data, dict):
+        kept["data"] = _without_media(data)
+    return kept
+
+
+def _without_media(data: Any) -> Any:
+    # whatsapp.baileys.service.ts:1329/2358 (2.3.6): `messageRaw.message.base64 = ...`.
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict) or "base64" not in message:
+        return data
+    encoded = message["base64"]
+    size = len(encoded) if isinstance(encoded, str) else 0
+    stripped = {key: value for key, value in message.items() if key != "base64"}
+    stripped["base64_omitted"] = {
+        "base64_chars": size,
+        "bytes": size * 3 // 4 - (encoded.endswith("=") + encoded.endswith("=="))
+        if isinstance(encoded, str)
+        else 0,
+        "mimetype": _mimetype(message),
+    }
+    return {**data, "message": stripped}
+
+
+def _mimetype(message: dict[str, Any]) -> str | None:
+    for value in message.values():
+        if isinstance(value, dict) and isinstance(value.get("mimetype"), str):
+            return str(value["mimetype"])
+    return None
+
+
+async def wake_drainer(redis: Redis) -> None:
+    """Tell a waiting drainer there is something to apply (one round trip)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.lpush(INBOX_WAKE_KEY, 1)
+        pipe.ltrim(INBOX_WAKE_KEY, 0, 0)
+        await pipe.execute()
+
+
+async def wait_for_wake(redis: Redis, seconds: float) -> bool:
+    """Block until the edge's signal or `seconds`; True when signalled."""
+    # BLPOP's timeout is whole or fractional seconds (Redis >= 6); 0 would block forever.
+    popped = redis.blpop([INBOX_WAKE_KEY], timeout=cast(Any, max(seconds, 0.01)))
+    return await cast(Awaitable[Any], popped) is not None
+
+
+class KnownInstances:
+    """The instances the edge accepts (EVOLUTION_INSTANCE + the chips), kept in process so
+    the 403 check costs no query: reloaded when older than `max_age` seconds, and on an
+    unknown name at most once per `max_age` (so a chip added a moment ago is accepted).
+    `now` is a monotonic clock, passed in."""
+
+    def __init__(
+        self, configured: str, load: Callable[[], Awaitable[set[str]]], max_age: float
+    ) -> None:
+        self._configured = configured
+        self._load = load
+        self._max_age = max_age
+        self._names: set[str] | None = None
+        self._loaded_at = 0.0
+        self._miss_reload_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def contains(self, instance: str, now: float) -> bool:
+        if instance == self._configured:
+            return True
+        if self._names is None or now - self._loaded_at >= self._max_age:
+            await self._reload(now)
+        assert self._names is not None
+        if instance in self._names:
+            return True
+        if self._miss_reload_at is None or now - self._miss_reload_at >= self._max_age:
+            self._miss_reload_at = now
+            await self._reload(now, force=True)
+        return instance in self._names
+
+    async def _reload(self, now: float, *, force: bool = False) -> None:
+        async with self._lock:  # one reload for a burst of requests
+            fresh = self._names is not None and now - self._loaded_at < self._max_age
+            if fresh and not force:
+                return
+            names = await self._load()  # a failure leaves the old list (or none: 503)
+            self._names, self._loaded_at = names, now
