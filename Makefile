@@ -32,7 +32,8 @@ format: install
 	$(BIN)/ruff format app tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/foundation.py && $(BIN)/python benchmarks/conversation.py && $(BIN)/python benchmarks/outreach.py
+	$(BIN)/python benchmarks/foundation.py && $(BIN)/python benchmarks/conversation.py && $(BIN)/python benchmarks/outreach.py \
+		&& $(BIN)/python benchmarks/webhook_edge.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
