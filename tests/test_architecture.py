@@ -35,6 +35,8 @@ LAYERS: dict[str, int] = {
     "app.domain.media": 3,
     # Julia's voice: pt-BR money and pay, and the checks every text to a doctor passes.
     "app.domain.voice": 3,
+    # The weekly manager briefing from Drive: directives the agent reads.
+    "app.domain.briefings": 3,
     # The one outbound gateway and what it decides with (status, chips, limiter, pacing).
     "app.domain.outbound": 4,
     "app.domain.outreach": 5,

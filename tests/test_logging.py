@@ -1,21 +1,26 @@
-"""The runbook's log lines appear verbatim in both renderings; secrets are masked."""
+"""The runbook's log lines appear verbatim in both renderings; secrets are masked. The
+scheduler's `Job executed: sync_briefings` comes from the real job run by the real scheduler
+wrapper, against the Drive fake."""
 
 from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.core.logging import _redact, configure_logging, get_logger
+from app.core.resources import open_resources
+from app.workers.briefing_jobs import sync_briefings
+from app.workers.scheduler import JobSpec, JuliaScheduler
+from tests.support.julia import vendor_settings
 
 LINES = [
     "Worker started",
     "Processing message",
     "Scheduler started",
-    "Job executed: sync_briefings",
-    "Job failed: sync_briefings: boom",
 ]
 
 
@@ -38,7 +43,7 @@ def test_json_rendering_in_production(
     configure_logging(make_settings(ENVIRONMENT="production"), service="scheduler")
     log = get_logger("t")
     for line in LINES:
-        log.info(line, apikey="super-secret", job="sync_briefings")
+        log.info(line, apikey="super-secret", job="heartbeat")
     logging.getLogger("apscheduler.scheduler").info("from the standard library")
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["event"] for r in records[: len(LINES)]] == LINES
@@ -127,3 +132,42 @@ def test_a_rendered_line_masks_the_secret_and_keeps_the_usage(
         800,
     )
     assert "xoxb" not in json.dumps(record)
+
+
+async def test_the_scheduler_logs_job_executed_sync_briefings_from_the_real_job(
+    make_settings: Any,
+    database_url: str,
+    redis_url: str,
+    fake: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = "1BriefingsFolder"
+    settings = make_settings(
+        ENVIRONMENT="production",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        GOOGLE_APPLICATION_CREDENTIALS=fake.drive.service_account_file(tmp_path / "sa.json"),
+        GOOGLE_BRIEFINGS_FOLDER_ID=folder,
+        GOOGLE_DRIVE_API_URL=f"{fake.url}/drive/v3/",
+        **vendor_settings(fake.url),
+    )
+    fake.drive.add_doc(folder, "Briefing", "Foco da Semana\nPediatria\n")
+    configure_logging(settings, service="scheduler")
+    spec = JobSpec("sync_briefings", sync_briefings, 3600)
+    async with open_resources(settings) as res:
+        scheduler = JuliaScheduler(res, [spec])
+        assert await scheduler.lease.refresh()
+        await scheduler.run_job(spec)
+        fake.drive.fail_next(503, times=5)
+        await res.db.execute("DELETE FROM job_runs")  # the next tick of the same slot
+        await scheduler.run_job(spec)
+        await scheduler.lease.release()
+
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    executed = [r for r in records if r["event"] == "Job executed: sync_briefings"]
+    assert len(executed) == 1 and executed[0]["service"] == "scheduler"
+    assert executed[0]["job"] == "sync_briefings" and executed[0]["skipped"] is False
+    failed = [r for r in records if r["event"].startswith("Job failed: sync_briefings: ")]
+    assert len(failed) == 1 and "503" in failed[0]["event"]
+    assert fake.drive.exports()  # the document was really read

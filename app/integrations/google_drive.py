@@ -12,6 +12,8 @@ Notes on the library (google-api-python-client 2.x, google-auth 2.x):
 - `build(credentials=...)` gives an HTTP client with a 60 s timeout that cannot be changed;
   passing an `AuthorizedHttp` over our own `httplib2.Http(timeout=...)` is the same thing
   with our timeout (the token request goes through it too).
+- `files.list` gives each file's `version` (int64, sent as a JSON string), which grows with
+  every change; `headRevisionId` is only set for binary files, never for Google Docs.
 - A Google Doc exported as text/plain starts with a byte-order mark and ends its lines with
   CRLF; both are removed here.
 """
@@ -159,7 +161,7 @@ class GoogleDrive:
         for _ in range(_MAX_PAGES):
             page = files.list(
                 q=query,
-                fields="nextPageToken, files(id, name, modifiedTime)",
+                fields="nextPageToken, files(id, name, modifiedTime, version)",
                 pageSize=_PAGE_SIZE,
                 pageToken=token,
                 # A folder in a shared drive is listed like one in "My Drive".
@@ -173,6 +175,7 @@ class GoogleDrive:
                             id=str(item["id"]),
                             name=str(item.get("name") or ""),
                             modified_time=_timestamp(item.get("modifiedTime")),
+                            version=_version(item.get("version")),
                         )
                     )
             token = page.get("nextPageToken")
@@ -198,6 +201,14 @@ def _timestamp(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
+        return None
+
+
+def _version(value: Any) -> int | None:
+    # Drive's `version` is an int64, which its JSON carries as a string.
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
         return None
 
 

@@ -95,11 +95,14 @@ class LLM(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DriveDoc:
-    """A Google Doc in a Drive folder: its id, title and last modification."""
+    """A Google Doc in a Drive folder: its id, title, last modification and Drive's
+    `version` (a number that grows with every change to the file; Docs have no
+    headRevisionId)."""
 
     id: str
     name: str
     modified_time: datetime | None
+    version: int | None = None
 
 
 class DriveError(Unavailable):

@@ -32,6 +32,7 @@ from app.domain.agent.waiting import drain_stale_inbox
 from app.domain.operations import repository, retention
 from app.workers import boundary
 from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
+from app.workers.briefing_jobs import sync_briefings
 from app.workers.jobs import sweep
 from app.workers.outreach_jobs import (
     despachar_envios,
@@ -110,6 +111,8 @@ def job_table(settings: Settings) -> list[JobSpec]:
         JobSpec("despachar_envios", despachar_envios, 30),
         # Opener templates from Google Drive (skipped without the folder or credentials).
         JobSpec("sincronizar_modelos", sincronizar_modelos, 3600),
+        # The weekly briefing from Google Drive (skipped without the folder or credentials).
+        JobSpec("sync_briefings", sync_briefings, 3600),
     ]
 
 

@@ -38,22 +38,22 @@ BRIEFING = "Foco da Semana: pediatria\nVagas Prioritárias: Hospital São Luiz �
 
 @pytest.mark.parametrize("briefing", [None, BRIEFING])
 def test_system_blocks_are_byte_identical_across_calls(briefing: str | None) -> None:
-    first = system_blocks(company="Revoluna", briefing=briefing)
-    second = system_blocks(company="Revoluna", briefing=briefing)
+    first = system_blocks(company="Revoluna", directives=briefing)
+    second = system_blocks(company="Revoluna", directives=briefing)
     assert json.dumps(first, ensure_ascii=False) == json.dumps(second, ensure_ascii=False)
 
 
 def test_returned_blocks_are_fresh_objects() -> None:
-    first = system_blocks(company="Revoluna", briefing=None)
+    first = system_blocks(company="Revoluna")
     first[0]["text"] = "changed"
     first[0]["cache_control"]["type"] = "changed"
-    second = system_blocks(company="Revoluna", briefing=None)
+    second = system_blocks(company="Revoluna")
     assert second[0]["text"] != "changed"
     assert second[0]["cache_control"] == {"type": "ephemeral"}
 
 
 def test_without_briefing_one_cached_block() -> None:
-    blocks = system_blocks(company="Revoluna", briefing=None)
+    blocks = system_blocks(company="Revoluna")
     assert len(blocks) == 1
     assert blocks[0]["type"] == "text"
     assert blocks[0]["cache_control"] == {"type": "ephemeral"}
@@ -61,25 +61,26 @@ def test_without_briefing_one_cached_block() -> None:
 
 @pytest.mark.parametrize("briefing", ["", "   \n  "])
 def test_blank_briefing_is_no_briefing(briefing: str) -> None:
-    assert system_blocks(company="Revoluna", briefing=briefing) == system_blocks(
-        company="Revoluna", briefing=None
+    assert system_blocks(company="Revoluna", directives=briefing) == system_blocks(
+        company="Revoluna"
     )
 
 
-def test_briefing_is_a_second_block_and_carries_the_breakpoint() -> None:
-    blocks = system_blocks(company="Revoluna", briefing=BRIEFING)
+def test_briefing_is_a_second_block_after_the_breakpoint() -> None:
+    blocks = system_blocks(company="Revoluna", directives=BRIEFING)
     assert len(blocks) == 2
-    assert "cache_control" not in blocks[0]
-    assert blocks[-1]["cache_control"] == {"type": "ephemeral"}
+    # The breakpoint stays on the persona: the cached prefix ends before the briefing.
+    assert blocks[0]["cache_control"] == {"type": "ephemeral"}
+    assert "cache_control" not in blocks[1]
     assert blocks[1]["text"].startswith(BRIEFING_TITLE)
     assert BRIEFING_TITLE == "Diretrizes da semana (briefing do gestor)"
     assert "Hospital São Luiz – 12/03 – até R$ 2.500" in blocks[1]["text"]
     # The stable block does not change with the briefing: its cache entry is shared.
-    assert blocks[0]["text"] == system_blocks(company="Revoluna", briefing=None)[0]["text"]
+    assert blocks[0]["text"] == system_blocks(company="Revoluna")[0]["text"]
 
 
 def test_stable_block_has_nothing_per_turn() -> None:
-    text = system_blocks(company="Revoluna", briefing=None)[0]["text"]
+    text = system_blocks(company="Revoluna")[0]["text"]
     today = datetime.now(SP)
     assert not re.search(r"\d{1,2}/\d{1,2}", text)  # no dd/mm
     assert not re.search(r"\d{1,2}:\d{2}", text)  # no hh:mm
@@ -89,7 +90,7 @@ def test_stable_block_has_nothing_per_turn() -> None:
 
 
 def test_stable_block_is_the_persona() -> None:
-    text = system_blocks(company="Revoluna", briefing=None)[0]["text"]
+    text = system_blocks(company="Revoluna")[0]["text"]
     assert "Julia Mendes" in text
     assert "27 anos" in text
     assert "escalista da Revoluna há 4 anos" in text
@@ -101,7 +102,7 @@ def test_stable_block_is_the_persona() -> None:
 
 
 def test_persona_examples_agree_with_the_guardrails() -> None:
-    text = system_blocks(company="Revoluna", briefing=None)[0]["text"]
+    text = system_blocks(company="Revoluna")[0]["text"]
     examples = text.split("<exemplos>")[1].split("</exemplos>")[0]
     good = examples.split("Exemplo ruim")[0].split("Exemplo bom")[1:]
     bad = examples.split("Exemplo ruim")[1:]
@@ -118,7 +119,7 @@ def test_persona_examples_agree_with_the_guardrails() -> None:
 
 
 def test_company_is_substituted() -> None:
-    text = system_blocks(company="Acme Plantões", briefing=None)[0]["text"]
+    text = system_blocks(company="Acme Plantões")[0]["text"]
     assert "escalista da Acme Plantões" in text
     assert "Revoluna" not in text
 

@@ -904,7 +904,17 @@ _DRIVE_SCOPES = (
     "https://www.googleapis.com/auth/drive.readonly",
 )
 _FILE_FIELDS = frozenset(
-    {"kind", "id", "name", "mimeType", "parents", "trashed", "modifiedTime", "createdTime"}
+    {
+        "kind",
+        "id",
+        "name",
+        "mimeType",
+        "parents",
+        "trashed",
+        "modifiedTime",
+        "createdTime",
+        "version",
+    }
 )
 _QUOTED = r"'((?:[^'\\]|\\.)*)'"
 _Q_TERMS: list[tuple[re.Pattern[str], str]] = [
@@ -925,6 +935,14 @@ class DriveFile:
     created_time: datetime
     text: str = ""
     trashed: bool = False
+    # Drive v3 File.version: "A monotonically increasing version number for the file. This
+    # reflects every change made to the file on the server, even those not visible to the
+    # user." An int64, so a JSON string ("format": "int64", "type": "string"). From the
+    # discovery document google-api-python-client bundles
+    # (googleapiclient/discovery_cache/documents/drive.v3.json, revision 20261106,
+    # schemas.File.properties.version); headRevisionId is "only available for files with
+    # binary content", so a Google Doc has none.
+    version: int = 1
 
     def resource(self) -> JSON:
         return {
@@ -936,6 +954,7 @@ class DriveFile:
             "trashed": self.trashed,
             "modifiedTime": _rfc3339(self.modified_time),
             "createdTime": _rfc3339(self.created_time),
+            "version": str(self.version),
         }
 
 
@@ -987,10 +1006,10 @@ class FakeDrive(_Vendor):
     `service_account_file(path)` writes a service-account key (a fresh RSA key) whose
     `token_uri` is this fake's `/token`; the token endpoint checks the JWT grant's RS256
     signature against that key and the Drive endpoints want the access token it issued,
-    with a Drive scope. The folder's contents are `add_doc` / `add_file`, `edit`, `trash`
-    and `delete`; every modification moves the fake's clock on, so the last edit is the
-    newest. `max_page_size` makes files.list answer fewer files than asked for (Drive may
-    do that), to exercise paging.
+    with a Drive scope. The folder's contents are `add_doc` / `add_file`, `edit`, `touch`,
+    `trash` and `delete`; every edit moves the fake's clock on (the last edit is the newest)
+    and the file's `version` up. `max_page_size` makes files.list answer fewer files than
+    asked for (Drive may do that), to exercise paging.
     """
 
     def __init__(self, lock: threading.Lock, stopping: threading.Event) -> None:
@@ -1044,6 +1063,13 @@ class FakeDrive(_Vendor):
             file.text = file.text if text is None else text
             file.name = file.name if name is None else name
             file.modified_time = self._tick()
+            file.version += 1
+
+    def touch(self, file_id: str) -> None:
+        """A change nobody sees (sharing, a comment): `version` grows, the text and
+        modifiedTime stay."""
+        with self._lock:
+            self.files[file_id].version += 1
 
     def trash(self, file_id: str) -> None:
         with self._lock:

@@ -1,9 +1,11 @@
 """What Julia is told each turn, and the few messages she sends without the model.
 
-The instructions are split for Anthropic prompt caching: `system_blocks` is byte-identical
-across turns and doctors (persona, rules, tools, examples, then the weekly briefing), so the
-cached prefix is reused; everything that changes per turn (clock, doctor, memories) goes in
-`turn_context`, which the caller appends to the user's turn, after the cache breakpoint.
+The instructions are split for Anthropic prompt caching: the first block of `system_blocks`
+(persona, rules, tools, examples) is byte-identical across turns, doctors and briefings and
+carries the cache breakpoint, so the cached prefix is reused; the weekly briefing's
+directives (`directives_text`) follow it as a second system block, after the breakpoint,
+so a new briefing never invalidates that prefix. Everything that changes per turn (clock,
+doctor, memories) goes in `turn_context`, which the caller appends to the user's turn.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
+
+from app.domain.agent.repository import ActiveBriefing
 
 BRIEFING_TITLE: Final = "Diretrizes da semana (briefing do gestor)"
 
@@ -94,7 +98,8 @@ médico precisa dessa resposta pra decidir, chame request_human.
 
 <negociacao>
 Você só negocia dentro da margem que a ferramenta informou pra aquela vaga, ou da margem \
-que estiver nas diretrizes da semana. Sem margem informada, o valor é o publicado: diga \
+e do teto que estiverem nas diretrizes da semana (quando houver, elas vêm logo depois \
+destas instruções). Sem margem informada, o valor é o publicado: diga \
 que esse é o valor da vaga e, se o médico insistir, que vai ver com a equipe (request_human).
 Com margem, não comece pelo teto. Se o médico pedir acima do teto, diga com leveza que \
 esse é o máximo que você consegue pra esse plantão. Nunca prometa "ver se consegue mais" \
@@ -237,30 +242,81 @@ Exemplo ruim (confirma antes da equipe):
 </exemplos>"""
 
 _BRIEFING_PREAMBLE = (
-    "Orientações do seu gestor pra esta semana. Siga o foco e o tom que ele pedir. Vagas "
-    "prioritárias que aparecem aqui ainda precisam aparecer no search_shifts pra serem "
-    "oferecidas, e um valor máximo citado aqui vale como teto de negociação daquela vaga. "
-    "Nada aqui autoriza inventar vaga, valor ou garantia."
+    "Orientações do seu gestor pra esta semana. Siga o foco e o tom que ele pedir. As vagas "
+    "prioritárias são as que você oferece primeiro quando combinam com o médico, mas só "
+    "depois que aparecerem no search_shifts; um valor máximo citado aqui vale como teto de "
+    "negociação daquela vaga. Nada aqui autoriza inventar vaga, valor ou garantia."
 )
 
 _EPHEMERAL: Final[dict[str, str]] = {"type": "ephemeral"}
 
 
-def system_blocks(*, company: str, briefing: str | None) -> list[dict[str, Any]]:
+def system_blocks(*, company: str, directives: str | None = None) -> list[dict[str, Any]]:
     """Anthropic `system` content blocks for every turn.
 
-    The first block (persona, rules, tools, examples) depends only on `company`; a second
-    block holds the weekly briefing when there is one. The last block carries the
-    `cache_control` breakpoint, so identical inputs give a byte-identical, cacheable prefix.
-    Nothing per turn or per doctor belongs here: that goes in `turn_context`.
+    The first block (persona, rules, tools, examples) depends only on `company` and carries
+    the `cache_control` breakpoint, so it is a byte-identical, cacheable prefix whatever the
+    briefing says. The weekly briefing's `directives` (see `directives_text`), when there
+    are any, are a second block after the breakpoint. Nothing per turn or per doctor
+    belongs here: that goes in `turn_context`.
     """
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": _PERSONA.format(company=company)}]
-    text = (briefing or "").strip()
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "text",
+            "text": _PERSONA.format(company=company),
+            "cache_control": dict(_EPHEMERAL),
+        }
+    ]
+    text = (directives or "").strip()
     if text:
-        body = f"{BRIEFING_TITLE}\n\n{_BRIEFING_PREAMBLE}\n\n<briefing>\n{text}\n</briefing>"
+        body = f"{BRIEFING_TITLE}\n\n{_BRIEFING_PREAMBLE}\n\n<diretrizes>\n{text}\n</diretrizes>"
         blocks.append({"type": "text", "text": body})
-    blocks[-1]["cache_control"] = dict(_EPHEMERAL)
     return blocks
+
+
+def directives_text(briefing: ActiveBriefing | None, tz: ZoneInfo) -> str | None:
+    """The active briefing as Julia reads it (pt-BR): focus, tone, negotiation margin, the
+    real priority shifts it marked (with their caps), notes. None without a briefing."""
+    if briefing is None:
+        return None
+    d = briefing.directives
+    lines: list[str] = []
+    if d.focus:
+        lines.append("Foco da semana: " + _manager_text(d.focus))
+    if d.tone:
+        lines.append("Tom da semana: " + _manager_text(d.tone))
+    if d.margin is not None:
+        lines.append(f"Margem de negociação da semana: {d.margin.describe()}, em qualquer vaga.")
+    if briefing.shifts:
+        lines.append(
+            "Vagas prioritárias (ofereça primeiro quando combinarem com o médico, "
+            "sempre conferindo no search_shifts):"
+        )
+        for shift in briefing.shifts:
+            start, end = shift.starts_at.astimezone(tz), shift.ends_at.astimezone(tz)
+            where = ", ".join(p for p in (shift.hospital, shift.specialty, shift.sector) if p)
+            line = (
+                f"- {where}, {_WEEKDAYS[start.weekday()]} {start:%d/%m}, "
+                f"{start:%H:%M} às {end:%H:%M} ({shift.period})"
+            )
+            if shift.pay_cap_cents is not None:
+                line += f": pode negociar até {_reais(shift.pay_cap_cents)}"
+            lines.append(line)
+    if d.notes:
+        lines.append("Observações do gestor: " + _manager_text(d.notes))
+    return "\n".join(lines) or None
+
+
+def _manager_text(text: str) -> str:
+    # The manager's own words, one line each, with no angle brackets that could close the
+    # directives block early.
+    return " / ".join(_clean(line) for line in text.splitlines() if _clean(line))
+
+
+def _reais(cents: int) -> str:
+    reais, rest = divmod(cents, 100)
+    whole = f"{reais:,}".replace(",", ".")
+    return f"R$ {whole}" if not rest else f"R$ {whole},{rest:02d}"
 
 
 # Per-turn context --------------------------------------------------------------------------

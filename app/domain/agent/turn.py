@@ -308,8 +308,10 @@ class _Turn:
         memories = await memory.relevant(
             svc.db, svc.embedder, doctor_id=self.doctor.id, query=self.burst or "oi", limit=6
         )
-        briefing = await agent_repo.latest_briefing(svc.db)
-        system = prompts.system_blocks(company=settings.NOME_EMPRESA, briefing=briefing)
+        briefing = await agent_repo.active_briefing(svc.db, now=now)
+        system = prompts.system_blocks(
+            company=settings.NOME_EMPRESA, directives=prompts.directives_text(briefing, settings.tz)
+        )
         context = prompts.turn_context(
             now=now,
             tz=settings.tz,
@@ -419,7 +421,10 @@ class _Turn:
     ) -> tuple[str, str | None]:
         """The reply to send, and a handoff reason when it had to be replaced."""
         allowed = set(result.quotable_cents) | money_cents(self.burst, bare_numbers=True)
-        for text in [*result.tool_texts, *(m.body or "" for m in history)]:
+        # The briefing's directives (every system block after the persona, whose examples
+        # are invented) may name caps Julia can quote.
+        directives = [block["text"] for block in system[1:]]
+        for text in [*result.tool_texts, *(m.body or "" for m in history), *directives]:
             allowed |= money_cents(text)
         text = repair_format(result.text)
         violations = check_reply(text, allowed_cents=allowed)

@@ -1,5 +1,6 @@
 """Operator commands: `@julia pausar julia motivo: ...`, `retomar julia`, `status`, `ajuda`,
-`handoffs`, `metricas` (Slack mentions), and the same actions from the `julia` CLI.
+`handoffs`, `metricas`, `sincronizar briefing` (Slack mentions), and the same actions from
+the `julia` CLI.
 
 `parse_command` is pure; `run_command` acts and returns the Portuguese reply. Pausing and
 resuming insert a `julia_status` row (the row history is the audit trail), tell the
@@ -21,17 +22,27 @@ from app.core.db import transaction
 from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.domain.agent.waiting import enqueue_waiting
+from app.domain.briefings import service as briefings
 from app.domain.notices.service import notify
 from app.domain.operations import repository
 from app.domain.operations.metrics import daily_metrics, format_metrics
 from app.domain.outbound import status_repository
 from app.domain.outbound.status_repository import JuliaStatus
+from app.integrations.protocols import DriveError
 
 log = get_logger(__name__)
 
 
 CommandName = Literal[
-    "pause", "resume", "status", "help", "handoffs", "metrics", "unknown", "invalid"
+    "pause",
+    "resume",
+    "status",
+    "help",
+    "handoffs",
+    "metrics",
+    "sync_briefing",
+    "unknown",
+    "invalid",
 ]
 STATE_CHANGING: frozenset[str] = frozenset({"pause", "resume"})
 MAX_MOTIVO = 500
@@ -48,6 +59,7 @@ HELP = "\n".join(
         "• `@julia retomar julia`: retoma e responde quem ficou esperando",
         "• `@julia handoffs`: conversas que estão com um humano agora",
         "• `@julia metricas`: os números de hoje",
+        "• `@julia sincronizar briefing`: lê agora o briefing da semana no Google Drive",
         "• `@julia ajuda`: esta mensagem",
     ]
 )
@@ -80,6 +92,7 @@ _SIMPLE: list[tuple[re.Pattern[str], CommandName]] = [
     (re.compile(r"^(?:ajuda|help|comandos)\b|^\?"), "help"),
     (re.compile(r"^handoffs?\b"), "handoffs"),
     (re.compile(r"^metricas?\b"), "metrics"),
+    (re.compile(r"^sincroniz(?:ar|a|e)\s+(?:o\s+)?briefing\b"), "sync_briefing"),
 ]
 _MOTIVO = re.compile(r"\bmotivo\b\s*[:=\-–—]?\s*")
 _EDGES = " \t\r\n,;:.!-–—"
@@ -266,6 +279,8 @@ async def run_command(res: Resources, cmd: Command, *, user: str | None, via: st
         case "metrics":
             metrics = await daily_metrics(res.db, tz=tz, now=datetime.now(UTC))
             return format_metrics(metrics)
+        case "sync_briefing":
+            return await _sync_briefing_reply(res)
         case "help":
             return HELP
         case "invalid":
@@ -363,3 +378,27 @@ async def _handoffs_reply(res: Resources) -> str:
     if total > len(items):
         lines.append(f"… e mais {total - len(items)}.")
     return "\n".join(lines)
+
+
+# The weekly briefing ------------------------------------------------------------------------
+
+
+async def _sync_briefing_reply(res: Resources) -> str:
+    try:
+        result = await briefings.sync_configured(res, now=datetime.now(UTC))
+    except DriveError as exc:
+        log.warning("command.briefing_drive_failed", error=str(exc))
+        return f"Não consegui ler o Google Drive agora ({exc}). O briefing ativo continua valendo."
+    if result is None:
+        return (
+            "O briefing não está configurado: defina GOOGLE_BRIEFINGS_FOLDER_ID e "
+            "GOOGLE_APPLICATION_CREDENTIALS."
+        )
+    if result.outcome == "unchanged":
+        return (
+            f"O briefing “{result.title}” não mudou desde a última sincronização; "
+            "ele continua valendo."
+        )
+    if result.outcome == "empty_folder":
+        return "A pasta de briefings está vazia; o briefing ativo (se houver) continua valendo."
+    return result.summary

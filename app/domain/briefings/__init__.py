@@ -1,0 +1,1 @@
+"""The weekly manager briefing from Google Drive: parsed into directives for Julia."""
