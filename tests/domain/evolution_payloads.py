@@ -352,6 +352,7 @@ FROM_PHONE_WITH_PROFILE_NAME = upsert(
     {"conversation": "Oi Dra., aqui é o Carlos da Revoluna"},
     message_type="conversation",
     from_me=True,
+    msg_id="3EB0PHONE00000000001",
     pushName="Revoluna Saúde",
 )
 SEND_MESSAGE_VOCE = upsert(
@@ -360,6 +361,7 @@ SEND_MESSAGE_VOCE = upsert(
     from_me=True,
     event="send.message",
     status="PENDING",
+    msg_id="3EB0CHATWOOT0000001",
     pushName="Você",
 )
 
