@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import jwt
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
@@ -35,22 +35,56 @@ log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 
-def authenticate(authorization: str | None, settings: Settings) -> None:
-    """Bearer <secret>, or a Bearer HS256 JWT signed with it (Evolution's jwt_key mode)."""
+# Clock skew tolerated between Evolution's host and ours.
+JWT_LEEWAY_SECONDS = 60
+
+
+def authenticate(
+    authorization: str | None,
+    settings: Settings,
+    *,
+    path_token: str | None = None,
+    now: float | None = None,
+) -> None:
+    """Accept the secret as `Bearer <secret>`, as the `/token/<secret>` path segment (the
+    global webhook sends no headers, webhook.controller.ts:168-172 at 2.3.6), or a Bearer
+    HS256 JWT signed with it (Evolution's `jwt_key` mode).
+
+    Evolution signs one JWT per delivery (exp = iat + 600 s, webhook.controller.ts:79-85,
+    289) and reuses it for up to 10 tries backing off to 300 s, so a valid signature is
+    accepted while its `iat` is at most EVOLUTION_WEBHOOK_JWT_MAX_AGE_SECONDS old, past its
+    `exp`. A bad signature, a token without iat/exp, or an older one is refused.
+    """
     secret = settings.EVOLUTION_WEBHOOK_SECRET
     if secret is None:
         return  # development: the edge is open (production requires the secret)
+    expected = secret.get_secret_value().encode()
+    if path_token is not None:
+        if hmac.compare_digest(path_token.encode(), expected):
+            return
+        raise HTTPException(401, "invalid credentials")
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "missing bearer credentials")
-    expected = secret.get_secret_value()
-    if hmac.compare_digest(token.encode(), expected.encode()):
+    if hmac.compare_digest(token.encode(), expected):
         return
+    clock = time.time() if now is None else now
     try:
-        jwt.decode(token, expected, algorithms=["HS256"], options={"require": ["exp"]})
+        claims = jwt.decode(
+            token,
+            expected,
+            algorithms=["HS256"],
+            options={"require": ["iat", "exp"], "verify_exp": False, "verify_iat": False},
+        )
     except jwt.PyJWTError as exc:
         raise HTTPException(401, "invalid credentials") from exc
+    iat, exp = claims["iat"], claims["exp"]
+    if not isinstance(iat, int | float) or not isinstance(exp, int | float) or exp < iat:
+        raise HTTPException(401, "invalid credentials")
+    max_age = settings.EVOLUTION_WEBHOOK_JWT_MAX_AGE_SECONDS
+    if iat > clock + JWT_LEEWAY_SECONDS or clock - iat > max_age + JWT_LEEWAY_SECONDS:
+        raise HTTPException(401, "expired credentials")
 
 
 def _known_instances(request: Request, res: Resources) -> KnownInstances:
@@ -66,13 +100,30 @@ def _known_instances(request: Request, res: Resources) -> KnownInstances:
     return known
 
 
-@router.post("/webhook/evolution", status_code=200)
-@router.post("/webhook/evolution/{event_suffix}", status_code=200)
+async def verified(request: Request, res: ResourcesDep) -> None:
+    """Route dependency: authenticate before the body is read (a 401 stores nothing)."""
+    authenticate(
+        request.headers.get("authorization"),
+        res.settings,
+        path_token=request.path_params.get("path_token"),
+    )
+
+
+_VERIFIED = [Depends(verified)]
+
+
+@router.post("/webhook/evolution", status_code=200, dependencies=_VERIFIED)
+@router.post("/webhook/evolution/{event_suffix}", status_code=200, dependencies=_VERIFIED)
+@router.post("/webhook/evolution/token/{path_token}", status_code=200, dependencies=_VERIFIED)
+@router.post(
+    "/webhook/evolution/token/{path_token}/{event_suffix}",
+    status_code=200,
+    dependencies=_VERIFIED,
+)
 async def evolution_webhook(
     request: Request, res: ResourcesDep, event_suffix: str | None = None
 ) -> JSONResponse:
     settings = res.settings
-    authenticate(request.headers.get("authorization"), settings)
     limit = settings.EVOLUTION_WEBHOOK_MAX_BYTES
     try:
         # 422, not 413: Evolution retries a 413 ten times (webhook.controller.ts:216, 2.3.6).

@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     EVOLUTION_API_KEY: SecretStr | None = None
     EVOLUTION_INSTANCE: str = "Revoluna"
     EVOLUTION_WEBHOOK_SECRET: SecretStr | None = None
+    # Evolution signs one JWT per delivery (exp = iat + 600 s) and reuses it for every retry:
+    # a signed token is accepted while its iat is this recent, past its exp.
+    EVOLUTION_WEBHOOK_JWT_MAX_AGE_SECONDS: int = Field(default=3600, ge=600, le=86400)
     MULTI_CHIP_ENABLED: bool = False
 
     # Chatwoot

@@ -31,6 +31,10 @@ _URL_WORDS = frozenset({"dsn", "url", "uri"})
 _URL_PASSWORD = re.compile(r"(?<=://)([^:/?#@\s]*):[^@/?#\s]*@")
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 
+# A secret carried in the URL (`/webhook/evolution/token/<secret>`): masked wherever a path
+# may be logged, uvicorn's access log included.
+_PATH_TOKEN = re.compile(r"(/token/)[^/\s?#\"']+")
+
 # Third-party loggers whose own handlers would bypass our format.
 _ADOPTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "apscheduler")
 
@@ -46,14 +50,36 @@ def _sensitivity(key: str) -> str | None:
     return None
 
 
+def mask_path_token(text: str) -> str:
+    """`/token/<anything>` -> `/token/***`."""
+    return _PATH_TOKEN.sub(r"\1***", text) if "/token/" in text else text
+
+
+class PathTokenFilter(logging.Filter):
+    """Masks the `/token/<secret>` path segment in uvicorn's access-log records, whose path
+    travels in `record.args` (`'%s - "%s %s HTTP/%s" %d'`), before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                mask_path_token(a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = mask_path_token(record.msg)
+        return True
+
+
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict.pop("color_message", None)  # uvicorn's ANSI copy of the message
     for key in list(event_dict):
         kind = _sensitivity(key) if isinstance(key, str) else None
+        value = event_dict[key]
         if kind == "secret":
             event_dict[key] = "***"
-        elif kind == "url" and isinstance(event_dict[key], str):
-            event_dict[key] = _URL_PASSWORD.sub(r"\1:***@", event_dict[key])
+        elif kind == "url" and isinstance(value, str):
+            event_dict[key] = mask_path_token(_URL_PASSWORD.sub(r"\1:***@", value))
+        elif isinstance(value, str):
+            event_dict[key] = mask_path_token(value)
     return event_dict
 
 
@@ -113,6 +139,9 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
         adopted = logging.getLogger(name)
         adopted.handlers = []
         adopted.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, PathTokenFilter) for f in access.filters):
+        access.addFilter(PathTokenFilter())
     # asyncpg and httpx are chatty at INFO; their warnings still show.
     for name in ("httpx", "httpcore", "asyncio"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 
 import httpx
 from redis.asyncio import Redis
 
-from app.integrations.protocols import SendError
+from app.integrations.protocols import SendError, SendOutcome
 
 SANDBOX_OUTBOX_KEY = "julia:sandbox:outbox"
 _SANDBOX_MAXLEN = 5000
@@ -34,18 +35,20 @@ class EvolutionSender:
                 json={"number": number, "text": text},
                 headers=self._headers,
             )
-        except httpx.ConnectError as exc:
-            # The request never left: sending again cannot duplicate the message.
-            raise SendError(f"evolution unreachable: {exc}", retryable=True) from exc
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never left (refused, DNS, no connection): sending again is safe.
             raise SendError(
-                f"evolution request failed: {type(exc).__name__}", retryable=False
+                f"evolution unreachable: {type(exc).__name__}", outcome="not_sent"
+            ) from exc
+        except httpx.HTTPError as exc:
+            # Sent, then no answer: Evolution may have delivered it.
+            raise SendError(
+                f"evolution request failed: {type(exc).__name__}", outcome="unknown"
             ) from exc
         if response.status_code >= 400:
+            outcome, detail = classify_send_failure(response)
             raise SendError(
-                f"evolution sendText answered {response.status_code}",
-                # 5xx before processing is common (proxy down); a 4xx will fail again.
-                retryable=response.status_code in (502, 503),
+                f"evolution sendText answered {response.status_code}: {detail}", outcome=outcome
             )
         try:
             message_id = response.json()["key"]["id"]
@@ -63,6 +66,48 @@ class EvolutionSender:
         except httpx.HTTPError:
             # Typing is cosmetic; the message itself matters.
             return
+
+
+# Baileys' errors, as Evolution's `error.toString()` renders them in a 400.
+_NOT_SENT = re.compile(r"connection closed|not connected|connection is not open", re.IGNORECASE)
+_MAYBE_SENT = re.compile(r"timed out|timeout", re.IGNORECASE)
+# `error.toString()` of a thrown Error: "Error: ...", "TypeError: ...", "Boom: ..."
+_EXCEPTION = re.compile(r"^\w*(Error|Boom)\b.*:", re.IGNORECASE)
+
+
+def classify_send_failure(response: httpx.Response) -> tuple[SendOutcome, str]:
+    """What a failed sendText means, from Evolution's error body (src/main.ts:110-116 at
+    2.3.6: `{"status", "error", "response": {"message": [...]}}`), and a short detail.
+
+    Evolution answers 400 for every exception of the send itself
+    (whatsapp.baileys.service.ts:2393-2396), so the message decides: "Connection Closed"
+    never left, "Timed Out" may have gone, `{"exists": false}` is a number without
+    WhatsApp. A 400 that names no exception is a request Evolution refused before sending.
+    """
+    status = response.status_code
+    if status in (502, 503):
+        return "not_sent", "gateway unavailable"  # the proxy in front had no Evolution
+    if status >= 500:
+        return "unknown", "server error"
+    if status != 400:
+        return "rejected", "refused"  # 401 apikey, 404 instance, 413, 422: fails again
+    try:
+        body = response.json()
+        messages = body["response"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return "unknown", "unreadable 400"
+    items = messages if isinstance(messages, list) else [messages]
+    for item in items:
+        if isinstance(item, dict) and item.get("exists") is False:
+            return "rejected", "number without WhatsApp"
+    texts = [item for item in items if isinstance(item, str)]
+    if any(_NOT_SENT.search(t) for t in texts):
+        return "not_sent", "connection closed"
+    if any(_MAYBE_SENT.search(t) for t in texts):
+        return "unknown", "timed out"
+    if any(_EXCEPTION.match(t) for t in texts):
+        return "unknown", "send exception"
+    return "rejected", "bad request"
 
 
 class SandboxSender:

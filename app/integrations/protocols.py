@@ -15,13 +15,39 @@ from app.core.errors import Unavailable
 Severity = Literal["info", "warning", "critical"]
 
 
-class SendError(Unavailable):
-    """A WhatsApp send failed. `retryable` is True only when the request surely never
-    reached the provider (so sending again cannot duplicate the message)."""
+SendOutcome = Literal["not_sent", "unknown", "rejected"]
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+
+class SendError(Unavailable):
+    """A WhatsApp send failed, and what that means for the message:
+
+    - "not_sent": it surely never went out (connection refused, DNS, a proxy's 502/503,
+      Evolution's "Connection Closed"): sending again later cannot duplicate it;
+    - "unknown": it may have gone (a timeout after the request left, Evolution's "Timed
+      Out", anything that cannot be told): never sent again, a doubled message is worse
+      than a missing one;
+    - "rejected": the provider refused it for good (a number without WhatsApp, a bad
+      request): sending again would fail the same way.
+
+    `retryable` is True exactly for "not_sent". Passing only `retryable` (older callers)
+    means "not_sent" or "unknown".
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome: SendOutcome | None = None,
+        retryable: bool | None = None,
+    ) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        if outcome is None:
+            outcome = "not_sent" if retryable else "unknown"
+        self.outcome: SendOutcome = outcome
+
+    @property
+    def retryable(self) -> bool:
+        return self.outcome == "not_sent"
 
 
 class MessageSender(Protocol):

@@ -268,3 +268,115 @@ DATA_AS_LIST = envelope(
         {**EXTENDED_TEXT["data"], "key": {**EXTENDED_TEXT["data"]["key"], "id": "3EB0SECOND"}},
     ],
 )
+
+
+# --- Wire truth (Evolution API 2.3.6, src/api/integrations/channel/whatsapp/
+# whatsapp.baileys.service.ts; "svc:<line>" below) --------------------------------------------
+
+
+def reaction(
+    target_id: str,
+    emoji: str,
+    *,
+    remote_jid: str = "5511987654321@s.whatsapp.net",
+    msg_id: str = "3EB0REACTION00000001",
+    from_me: bool = False,
+) -> dict[str, Any]:
+    """A reaction as `messages.upsert`: prepareMessage (svc:4486-4500) keeps Baileys'
+    `message` as is, so `message.reactionMessage` holds the target's key and the emoji;
+    an empty `text` is a removed reaction. `senderTimestampMs` is a protobuf Long, which
+    deserializeMessageBuffers (svc:4447-4484) copies as an object. The key inside is written
+    from the reactor's side; only its id is used."""
+    return upsert(
+        {
+            "reactionMessage": {
+                "key": {"remoteJid": remote_jid, "fromMe": True, "id": target_id},
+                "text": emoji,
+                "senderTimestampMs": {"low": 1201283340, "high": 412, "unsigned": False},
+            },
+            "messageContextInfo": _CONTEXT,
+        },
+        message_type="reactionMessage",
+        remote_jid=remote_jid,
+        msg_id=msg_id,
+        from_me=from_me,
+    )
+
+
+def protocol_message(
+    target_id: str,
+    kind: str | int,
+    text: str | None = None,
+    *,
+    remote_jid: str = "5511987654321@s.whatsapp.net",
+    event: str = "messages.edited",
+    timestamp_ms: str = "1773027400123",
+) -> dict[str, Any]:
+    """An edit or a delete for everyone. Evolution posts the protocolMessage itself as
+    `data` (svc:1094-1105: `sendDataWebhook(Events.MESSAGES_EDITED, editedMessage)`), never a
+    `messages.upsert` (svc:1143-1149 skips it). It is a protobuf.js object, serialised by its
+    toJSON: enum names ("MESSAGE_EDIT", "REVOKE") and Longs as strings. `send.message.update`
+    (svc:4022) carries the same for an edit made through the API."""
+    data: dict[str, Any] = {
+        "key": {"remoteJid": remote_jid, "fromMe": True, "id": target_id},
+        "type": kind,
+        "timestampMs": timestamp_ms,
+    }
+    if text is not None:
+        data["editedMessage"] = {"conversation": text}
+    return envelope(event, data)
+
+
+def deleted(target_id: str, *, remote_jid: str = "5511987654321@s.whatsapp.net") -> dict[str, Any]:
+    """`messages.delete`: the deleted message's key (svc:1505)."""
+    return envelope("messages.delete", {"remoteJid": remote_jid, "fromMe": False, "id": target_id})
+
+
+# The QR code limit reached: svc:324-333 (statusReason is DisconnectReason.connectionClosed).
+CONNECTION_REFUSED = envelope(
+    "connection.update",
+    {
+        "instance": INSTANCE,
+        "state": "refused",
+        "statusReason": 428,
+        "wuid": "5511900000000@s.whatsapp.net",
+        "profileName": "Revoluna",
+        "profilePictureUrl": None,
+    },
+)
+
+# A message typed on the company phone: Baileys sets pushName to the company's own profile
+# name, and prepareMessage (svc:4492-4496) uses "Você" only when pushName is empty, as for
+# every send through the API (`send.message`).
+FROM_PHONE_WITH_PROFILE_NAME = upsert(
+    {"conversation": "Oi Dra., aqui é o Carlos da Revoluna"},
+    message_type="conversation",
+    from_me=True,
+    msg_id="3EB0PHONE00000000001",
+    pushName="Revoluna Saúde",
+)
+SEND_MESSAGE_VOCE = upsert(
+    {"conversation": "Oi! Tudo bem?"},
+    message_type="conversation",
+    from_me=True,
+    event="send.message",
+    status="PENDING",
+    msg_id="3EB0CHATWOOT0000001",
+    pushName="Você",
+)
+
+
+def evolution_error(message: Any) -> dict[str, Any]:
+    """Evolution's error body (src/main.ts:110-116): a BadRequestException carries its
+    arguments as `message` (src/exceptions/400.exception.ts). A send exception is
+    `error.toString()` (svc:2393-2396); a number without WhatsApp is the onWhatsApp result
+    (svc:2137-2138)."""
+    return {"status": 400, "error": "Bad Request", "response": {"message": message}}
+
+
+SEND_CONNECTION_CLOSED = evolution_error(["Error: Connection Closed"])
+SEND_TIMED_OUT = evolution_error(["Error: Timed Out"])
+SEND_NO_WHATSAPP = evolution_error(
+    [{"jid": "5511900001111@s.whatsapp.net", "exists": False, "number": "5511900001111"}]
+)
+SEND_VALIDATION = evolution_error(["instance requires property 'text'"])

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from app.domain.inbox.evolution import (
+    ChangeEvent,
     ConnectionEvent,
     Event,
     IgnoredEvent,
@@ -241,7 +242,7 @@ def test_connection_update() -> None:
 
 
 def test_connection_unexpected_state_is_unknown() -> None:
-    body = p.envelope("connection.update", {"state": "refused"})
+    body = p.envelope("connection.update", {"state": "pairing"})
     event = one(body)
     assert isinstance(event, ConnectionEvent)
     assert event.state == "unknown"
@@ -355,8 +356,8 @@ def test_other_media_kinds() -> None:
         {"reactionMessage": {"text": "👍", "key": {"id": "X"}}}, message_type="reactionMessage"
     )
     assert message(location).media_kind == "other"
-    assert message(reaction).media_kind == "other"
-    assert message(reaction).text is None
+    assert message(reaction).media_kind is None
+    assert (message(reaction).reaction_to, message(reaction).text) == ("X", "👍")
 
 
 def test_empty_push_name_is_none() -> None:
@@ -453,3 +454,62 @@ def test_missing_instance_is_empty_string() -> None:
 def test_a_name_evolution_never_sends_is_refused() -> None:
     with pytest.raises(WebhookError, match="unknown event"):
         parse_webhook({"event": "foo.bar", "instance": "Revoluna", "data": {}})
+
+
+# Wire truth: reactions, edits, deletes, refused ------------------------------------------------
+
+
+def test_reaction_is_recorded_never_answerable() -> None:
+    msg = message(p.reaction("3EB0TARGET", "👍"))
+    assert (msg.message_type, msg.reaction_to, msg.text) == ("reactionMessage", "3EB0TARGET", "👍")
+    assert not msg.answerable and msg.media_kind is None
+
+
+def test_removed_reaction_has_no_text() -> None:
+    msg = message(p.reaction("3EB0TARGET", ""))
+    assert (msg.reaction_to, msg.text, msg.answerable) == ("3EB0TARGET", None, False)
+
+
+def test_reaction_without_target_is_refused() -> None:
+    body = p.reaction("X", "👍")
+    del body["data"]["message"]["reactionMessage"]["key"]
+    with pytest.raises(WebhookError):
+        parse_webhook(body)
+
+
+def test_edit_is_a_change_of_the_target() -> None:
+    event = one(p.protocol_message("3EB0TARGET", "MESSAGE_EDIT", "na verdade, domingo"))
+    assert event == ChangeEvent(
+        instance="Revoluna",
+        kind="edit",
+        target_id="3EB0TARGET",
+        text="na verdade, domingo",
+        change_id="1773027400123",
+        changed_at=datetime(2026, 3, 9, 3, 36, 40, tzinfo=UTC),
+    )
+
+
+def test_revoke_and_numeric_enums() -> None:
+    revoke = one(p.protocol_message("3EB0TARGET", "REVOKE"))
+    assert isinstance(revoke, ChangeEvent) and (revoke.kind, revoke.text) == ("revoke", None)
+    numeric = one(p.protocol_message("3EB0TARGET", 14, "x"))
+    assert isinstance(numeric, ChangeEvent) and numeric.kind == "edit"
+    deleted = one(p.deleted("3EB0TARGET"))
+    assert isinstance(deleted, ChangeEvent) and deleted.kind == "revoke"
+
+
+def test_other_protocol_messages_are_ignored() -> None:
+    # Evolution posts every protocolMessage as messages.edited, ephemeral settings included.
+    body = p.envelope("messages.edited", {"type": "EPHEMERAL_SETTING", "ephemeralExpiration": 0})
+    assert one(body) == IgnoredEvent(instance="Revoluna", event="messages.edited")
+
+
+def test_send_message_update_is_acknowledged() -> None:
+    body = p.protocol_message("3EB0X", "MESSAGE_EDIT", "y", event="send.message.update")
+    assert one(body) == IgnoredEvent(instance="Revoluna", event="send.message.update")
+
+
+def test_connection_refused() -> None:
+    assert one(p.CONNECTION_REFUSED) == ConnectionEvent(
+        instance="Revoluna", state="refused", status_reason=428
+    )

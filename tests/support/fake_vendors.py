@@ -589,6 +589,13 @@ class FakeEvolution(_Vendor):
         self.sends: list[Sent] = []
         self.presences: list[PresenceSent] = []
         self._failures: deque[int] = deque()
+        self._answers: deque[tuple[int, Any, float]] = deque()
+
+    def answer_next(self, status: int, body: Any, *, after: float = 0.0) -> None:
+        """The next sendText answers `status` with `body` (Evolution's error shape, see
+        evolution_payloads.evolution_error) after `after` seconds, and is not recorded."""
+        with self._lock:
+            self._answers.append((status, body, after))
 
     def fail_next(self, status: int, times: int = 1) -> None:
         """The next `times` sendText calls answer `status` and are not recorded."""
@@ -604,6 +611,7 @@ class FakeEvolution(_Vendor):
             self.sends.clear()
             self.presences.clear()
             self._failures.clear()
+            self._answers.clear()
             self.api_key = "evo-key"
 
     def routes(self) -> list[Route]:
@@ -639,6 +647,11 @@ class FakeEvolution(_Vendor):
         if missing:
             return self._error(400, missing)
         instance = request.path_params["instance"]
+        with self._lock:
+            answer = self._answers.popleft() if self._answers else None
+        if answer is not None:
+            await asyncio.sleep(answer[2])
+            return JSONResponse(answer[1], status_code=answer[0])
         with self._lock:
             status = self._failures.popleft() if self._failures else None
         if status is not None:
@@ -821,6 +834,13 @@ class FakeVoyage(_Vendor):
         super().__init__(lock, stopping)
         self.requests: list[JSON] = []
         self._failures: deque[int] = deque()
+        self._answers: deque[tuple[int, Any, float]] = deque()
+
+    def answer_next(self, status: int, body: Any, *, after: float = 0.0) -> None:
+        """The next sendText answers `status` with `body` (Evolution's error shape, see
+        evolution_payloads.evolution_error) after `after` seconds, and is not recorded."""
+        with self._lock:
+            self._answers.append((status, body, after))
 
     def fail_next(self, status: int, times: int = 1) -> None:
         with self._lock:

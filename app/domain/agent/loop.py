@@ -42,6 +42,10 @@ def describe(message: StoredMessage) -> str:
     """A message as the model reads it; media Julia cannot see is named, not invented."""
     media = message.media or {}
     kind = media.get("kind")
+    if kind in ("reaction", "edit", "revoke"):
+        return _describe_change(message, kind, media)
+    if media.get("revoked"):
+        return "[apagou esta mensagem]"
     parts = []
     if kind == "audio":
         seconds = media.get("seconds")
@@ -57,6 +61,19 @@ def describe(message: StoredMessage) -> str:
     if message.body:
         parts.append(message.body)
     return " ".join(parts) or "[mensagem vazia]"
+
+
+def _describe_change(message: StoredMessage, kind: str, media: dict[str, Any]) -> str:
+    # Reactions, edits and deletes are recorded by intake with the target's text in `media`.
+    target = media.get("target")
+    whose = "sua mensagem" if media.get("target_direction") == "out" else "mensagem"
+    what = f'à {whose} "{target}"' if target else "a uma mensagem"
+    if kind == "reaction":
+        return f"[reagiu {message.body} {what}]" if message.body else f"[tirou a reação {what}]"
+    quoted = f' "{target}"' if target else ""
+    if kind == "edit":
+        return f"[editou a mensagem{quoted} para:] {message.body or ''}".rstrip()
+    return f"[apagou a mensagem{quoted}]"
 
 
 def build_messages(

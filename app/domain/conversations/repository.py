@@ -410,3 +410,59 @@ async def failed_turns_since(conn: Executor, conversation_id: int, since: dateti
         since,
     )
     return n
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A stored message found by its provider id: what an edit, delete or reaction points at."""
+
+    id: int
+    conversation_id: int | None
+    doctor_id: int | None
+    direction: str
+    author: str
+    body: str | None
+    media: dict[str, Any] | None
+    processed: bool
+
+
+async def find_by_provider_id(
+    conn: Executor, instance: str, provider_message_id: str
+) -> MessageRef | None:
+    row = await conn.fetchrow(
+        """SELECT id, conversation_id, doctor_id, direction, author, body, media,
+                  processed_at IS NOT NULL AS processed
+           FROM messages WHERE instance = $1 AND provider_message_id = $2""",
+        instance,
+        provider_message_id,
+    )
+    if row is None:
+        return None
+    values = dict(row.items())
+    media = values["media"]
+    values["media"] = json.loads(media) if isinstance(media, str) else media
+    return MessageRef(**values)
+
+
+async def edit_pending(conn: Executor, message_id: int, body: str | None) -> bool:
+    """Replace the text of a doctor message no turn has read yet; False when one already did."""
+    status: str = await conn.execute(
+        """UPDATE messages SET body = $2
+           WHERE id = $1 AND direction = 'in' AND processed_at IS NULL""",
+        message_id,
+        body,
+    )
+    return status.endswith(" 1")
+
+
+async def revoke_pending(conn: Executor, message_id: int) -> bool:
+    """A doctor message deleted before any turn read it: nobody answers it, and the history
+    says it was deleted. False when a turn already read it."""
+    status: str = await conn.execute(
+        """UPDATE messages
+           SET processed_at = now(),
+               media = coalesce(media, '{}'::jsonb) || '{"revoked": true}'::jsonb
+           WHERE id = $1 AND direction = 'in' AND processed_at IS NULL""",
+        message_id,
+    )
+    return status.endswith(" 1")

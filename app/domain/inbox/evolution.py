@@ -10,6 +10,7 @@ they become `IgnoredEvent` so the edge can store them and answer 2xx.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -19,7 +20,8 @@ from app.domain.doctors.phones import normalize_phone
 
 ChatKind = Literal["person", "group", "broadcast", "newsletter", "lid", "unknown"]
 MediaKind = Literal["image", "video", "audio", "document", "sticker", "other"]
-ConnectionState = Literal["open", "connecting", "close", "unknown"]
+ConnectionState = Literal["open", "connecting", "close", "refused", "unknown"]
+ChangeKind = Literal["edit", "revoke"]
 
 MESSAGE_EVENTS = frozenset({"messages.upsert", "send.message"})
 
@@ -36,6 +38,7 @@ EVOLUTION_EVENTS = frozenset(
         "messages.update",
         "messages.delete",
         "send.message",
+        "send.message.update",
         "contacts.set",
         "contacts.upsert",
         "contacts.update",
@@ -58,6 +61,8 @@ EVOLUTION_EVENTS = frozenset(
         "instance.create",
         "instance.delete",
         "status.instance",
+        "creds.update",
+        "messaging.history.set",
     }
 )
 
@@ -130,11 +135,15 @@ class MessageEvent:
     quoted_text: str | None = None
     sent_at: datetime | None = None
     participant: str | None = None
+    # A reaction (`reactionMessage`): the provider id of the message reacted to; `text` is
+    # the emoji, None when the reaction was removed.
+    reaction_to: str | None = None
 
     @property
     def answerable(self) -> bool:
-        """True for a person's private chat written by them: the only thing Julia answers."""
-        return self.chat_kind in ("person", "lid") and not self.from_me
+        """True for a person's private chat written by them: the only thing Julia answers.
+        A reaction is recorded, never answered on its own."""
+        return self.chat_kind in ("person", "lid") and not self.from_me and not self.reaction_to
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +167,23 @@ class ReceiptEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """An earlier message was edited (`text` is the new text) or deleted for everyone.
+
+    Only the target's provider id is trusted: the key inside a `protocolMessage` is written
+    from the sender's point of view, so its remoteJid/fromMe may name the other side.
+    `change_id` tells two edits of one message apart (the edit's own timestamp).
+    """
+
+    instance: str
+    kind: ChangeKind
+    target_id: str
+    text: str | None
+    change_id: str
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IgnoredEvent:
     """An event type Julia does not act on; kept so the edge can store it and answer 2xx."""
 
@@ -165,7 +191,7 @@ class IgnoredEvent:
     event: str
 
 
-Event = MessageEvent | ConnectionEvent | ReceiptEvent | IgnoredEvent
+Event = MessageEvent | ConnectionEvent | ReceiptEvent | ChangeEvent | IgnoredEvent
 
 
 def normalize_event_name(name: str) -> str:
@@ -198,6 +224,10 @@ def parse_webhook(body: object, *, event_hint: str | None = None) -> list[Event]
         return [_receipt_event(instance, item) for item in _data_items(body)]
     if event == "connection.update":
         return [_connection_event(instance, item) for item in _data_items(body)]
+    if event == "messages.edited":
+        return [_protocol_event(instance, item) for item in _data_items(body)]
+    if event == "messages.delete":
+        return [_delete_event(instance, item) for item in _data_items(body)]
     if event not in EVOLUTION_EVENTS:
         raise WebhookError(f"unknown event: {event[:60]}")
     return [IgnoredEvent(instance=instance, event=event)]
@@ -268,6 +298,14 @@ def _message_event(event: str, instance: str, data: dict[str, Any]) -> MessageEv
 
     audio_seconds = _as_int(body.get("seconds")) if message_type == "audioMessage" else None
     quoted_id, quoted_text = _quoted(data, body)
+    reaction_to = None
+    text = _text(content, message_type)
+    if message_type == "reactionMessage":
+        target = body.get("key")
+        reaction_to = _clean_text(target.get("id")) if isinstance(target, dict) else None
+        if reaction_to is None:
+            raise WebhookError("reactionMessage.key.id is required")
+        text = _clean_text(body.get("text"))
     return MessageEvent(
         event=event,
         instance=instance,
@@ -279,14 +317,15 @@ def _message_event(event: str, instance: str, data: dict[str, Any]) -> MessageEv
         from_me=from_me,
         push_name=_clean_text(data.get("pushName")),
         message_type=message_type,
-        text=_text(content, message_type),
-        media_kind=_media_kind(message_type),
+        text=text,
+        media_kind=None if reaction_to else _media_kind(message_type),
         audio_seconds=audio_seconds,
         is_voice_note=message_type == "audioMessage" and body.get("ptt") is True,
         quoted_message_id=quoted_id,
         quoted_text=quoted_text,
         sent_at=_timestamp(data.get("messageTimestamp")),
         participant=_strip_device(participant) if participant else None,
+        reaction_to=reaction_to,
     )
 
 
@@ -493,8 +532,56 @@ def _connection_event(instance: str, data: dict[str, Any]) -> ConnectionEvent:
         state = "connecting"
     elif raw_state == "close":
         state = "close"
+    elif raw_state == "refused":
+        # QR code limit reached: Evolution ends the session (whatsapp.baileys.service.ts:324-333)
+        state = "refused"
     return ConnectionEvent(
         instance=instance or _optional_str(data, "instance", "data") or "",
         state=state,
         status_reason=_as_int(data.get("statusReason")),
+    )
+
+
+# Edits and deletes ---------------------------------------------------------------------------
+
+# ProtocolMessage.Type in Baileys' WAProto: protobuf.js' toJSON writes the names, a raw
+# object carries the numbers.
+_PROTOCOL_KINDS: dict[object, ChangeKind] = {
+    "REVOKE": "revoke",
+    0: "revoke",
+    "MESSAGE_EDIT": "edit",
+    14: "edit",
+}
+
+
+def _protocol_event(instance: str, data: dict[str, Any]) -> Event:
+    # `messages.edited` carries the protocolMessage itself (whatsapp.baileys.service.ts:1094-1105);
+    # Evolution posts every protocolMessage that way, so other types (ephemeral settings,
+    # history sync notices) are acknowledged and ignored.
+    kind = _PROTOCOL_KINDS.get(data.get("type"))
+    key = data.get("key")
+    if kind is None or not isinstance(key, dict):
+        return IgnoredEvent(instance=instance, event="messages.edited")
+    target_id = _required_str(key, "id", "data.key")
+    text = None
+    if kind == "edit":
+        edited = data.get("editedMessage")
+        text = _text(_unwrap(edited)) if isinstance(edited, dict) else None
+    stamp = _as_int(data.get("timestampMs"))
+    change_id = str(stamp) if stamp else hashlib.sha256((text or "").encode()).hexdigest()[:16]
+    return ChangeEvent(
+        instance=instance,
+        kind=kind,
+        target_id=target_id,
+        text=text,
+        change_id=change_id,
+        changed_at=_timestamp(stamp),
+    )
+
+
+def _delete_event(instance: str, data: dict[str, Any]) -> ChangeEvent:
+    # `messages.delete` carries the deleted message's key (whatsapp.baileys.service.ts:1505).
+    target_id = _required_str(data, "id", "data")
+    return ChangeEvent(
+        instance=instance, kind="revoke", target_id=target_id, text=None, change_id="delete"
     )

@@ -25,6 +25,7 @@ from app.domain.doctors.repository import Doctor
 from app.domain.handoff import service as handoff
 from app.domain.inbox import repository as inbox
 from app.domain.inbox.evolution import (
+    ChangeEvent,
     ConnectionEvent,
     Event,
     MessageEvent,
@@ -53,6 +54,8 @@ def delivery_key(instance: str, events: list[Event]) -> str | None:
             parts.append(f"{event.event}:{event.message_id}")
         elif isinstance(event, ReceiptEvent):
             parts.append(f"messages.update:{event.message_id}:{event.status}")
+        elif isinstance(event, ChangeEvent):
+            parts.append(f"{event.kind}:{event.target_id}:{event.change_id}")
         else:
             return None
     if not parts:
@@ -70,8 +73,12 @@ async def apply_delivery(conn: Conn, delivery_id: int, events: list[Event]) -> I
         if isinstance(event, MessageEvent):
             await _message(conn, event, result)
         elif isinstance(event, ConnectionEvent) and event.state != "unknown":
-            await chips_repo.set_chip_state(conn, event.instance, event.state)
-            log.info("chip.state", instance=event.instance, state=event.state)
+            # "refused" (QR limit reached) ends the session: the chip is down like "close".
+            state = "close" if event.state == "refused" else event.state
+            await chips_repo.set_chip_state(conn, event.instance, state)
+            log.info("chip.state", instance=event.instance, state=state, reported=event.state)
+        elif isinstance(event, ChangeEvent):
+            await _change(conn, event, result)
         elif isinstance(event, ReceiptEvent) and event.status:
             await conversations.update_receipt(
                 conn, event.instance, event.message_id, event.status.lower()
@@ -92,8 +99,11 @@ def _media(event: MessageEvent) -> dict[str, Any] | None:
 
 
 async def _resolve(conn: Conn, event: MessageEvent) -> Doctor | None:
+    # On a fromMe message pushName is Evolution's "Você" or the company's own profile name
+    # (whatsapp.baileys.service.ts:4492-4496 at 2.3.6): never the doctor's name.
+    push_name = None if event.from_me else event.push_name
     if event.phone:
-        doctor, created = await doctors.get_or_create(conn, event.phone, push_name=event.push_name)
+        doctor, created = await doctors.get_or_create(conn, event.phone, push_name=push_name)
         if created:
             log.info("doctor.created", doctor_id=doctor.id)
         if event.lid and doctor.lid != event.lid:
@@ -152,6 +162,10 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
     await chips_repo.assign_chip(conn, doctor.id, chip_id)
     conversation = await conversations.get_or_open(conn, doctor.id, chip_id)
 
+    if event.reaction_to:
+        await _reaction(conn, event, conversation.id, doctor.id, common, result)
+        return
+
     if event.from_me:
         message_id = await conversations.insert_message(
             conn,
@@ -193,3 +207,93 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
     await doctors.touch_inbound(conn, doctor.id, event.sent_at or datetime.now(UTC))
     # A reply stops the follow-up cadence, queued outreach and marks campaign targets answered.
     await outreach.stop_for_doctor(conn, doctor.id, "respondeu", at=datetime.now(UTC))
+
+
+_SNIPPET = 80
+
+
+def _snippet(target: conversations.MessageRef | None) -> str | None:
+    if target is None:
+        return None
+    if target.body:
+        body = " ".join(target.body.split())
+        return body if len(body) <= _SNIPPET else body[: _SNIPPET - 1] + "…"
+    kind = (target.media or {}).get("kind")
+    return f"[{kind}]" if kind else None
+
+
+def _target_media(kind: str, target: conversations.MessageRef | None) -> dict[str, Any]:
+    media: dict[str, Any] = {"kind": kind}
+    snippet = _snippet(target)
+    if snippet:
+        media["target"] = snippet
+    if target is not None:
+        media["target_direction"] = target.direction
+    return media
+
+
+async def _reaction(
+    conn: Conn,
+    event: MessageEvent,
+    conversation_id: int,
+    doctor_id: int,
+    common: dict[str, Any],
+    result: IntakeResult,
+) -> None:
+    """A reaction is recorded for the history and never starts a turn (nor a takeover: a
+    thumbs-up from the company phone is not someone taking the conversation)."""
+    assert event.reaction_to is not None
+    target = await conversations.find_by_provider_id(conn, event.instance, event.reaction_to)
+    stored = await conversations.insert_message(
+        conn,
+        conversation_id=conversation_id,
+        doctor_id=doctor_id,
+        direction="out" if event.from_me else "in",
+        author="human" if event.from_me else "doctor",
+        processed=True,
+        **(common | {"quoted_id": event.reaction_to, "media": _target_media("reaction", target)}),
+    )
+    result.stored += stored is not None
+    log.info("message.reaction", conversation_id=conversation_id, removed=event.text is None)
+
+
+async def _change(conn: Conn, event: ChangeEvent, result: IntakeResult) -> None:
+    """An edit or delete of a stored message. A doctor message no turn has read yet is
+    changed in place (the turn answers the edited text; a deleted one is not answered);
+    anything else gets a note the history shows. Only the sender can edit or delete, so
+    the note is on the target's side of the conversation."""
+    target = await conversations.find_by_provider_id(conn, event.instance, event.target_id)
+    if target is None or target.conversation_id is None:
+        # Not ours (a group, an old message): the stored delivery is the record.
+        log.info("message.change_unmatched", kind=event.kind)
+        return
+    if not target.processed and target.direction == "in":
+        changed = (
+            await conversations.edit_pending(conn, target.id, event.text)
+            if event.kind == "edit"
+            else await conversations.revoke_pending(conn, target.id)
+        )
+        if changed:
+            log.info(
+                "message.changed_before_reply",
+                conversation_id=target.conversation_id,
+                kind=event.kind,
+            )
+            return
+    stored = await conversations.insert_message(
+        conn,
+        conversation_id=target.conversation_id,
+        doctor_id=target.doctor_id,
+        direction=target.direction,
+        author="doctor" if target.direction == "in" else "human",
+        instance=event.instance,
+        provider_message_id=f"{event.target_id}:{event.kind}:{event.change_id}",
+        message_type="messageEdit" if event.kind == "edit" else "messageRevoke",
+        body=event.text,
+        media=_target_media(event.kind, target),
+        quoted_id=event.target_id,
+        sent_at=event.changed_at,
+        processed=True,
+    )
+    result.stored += stored is not None
+    log.info("message.change_recorded", conversation_id=target.conversation_id, kind=event.kind)

@@ -259,9 +259,11 @@ class Gateway:
             )
             log.warning("outbound.deferred", send_id=row.id, error=str(exc))
             return Outcome(row.id, "deferred", "envio_falhou")
-        await sends.mark_outcome(self._db, row.id, "failed", "envio_falhou", error=str(exc), at=now)
-        log.error("outbound.failed", send_id=row.id, error=str(exc))
-        return Outcome(row.id, "failed", "envio_falhou")
+        # "unknown": it may have reached WhatsApp, so it is never sent again, and said so.
+        reason = "resultado_incerto" if exc.outcome == "unknown" else "envio_falhou"
+        await sends.mark_outcome(self._db, row.id, "failed", reason, error=str(exc), at=now)
+        log.error("outbound.failed", send_id=row.id, outcome=exc.outcome, error=str(exc))
+        return Outcome(row.id, "failed", reason)
 
     async def _decide(self, row: OutboundSend, decision: _Decision, now: datetime) -> Outcome:
         await sends.mark_outcome(
