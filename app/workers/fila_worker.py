@@ -21,7 +21,7 @@ from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
 from app.workers.boundary import arq_job
-from app.workers.jobs import run_turn
+from app.workers.jobs import deliver_reply, run_turn
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
 from app.workers.slack_jobs import run_slack_command
@@ -67,6 +67,7 @@ class WorkerSettings:
         _registered(run_turn, queue.RUN_TURN),
         _registered(run_slack_command, queue.RUN_SLACK_COMMAND),
         _registered(send_outbound, queue.SEND_OUTBOUND),
+        _registered(deliver_reply, queue.DELIVER_REPLY),
     ]
     on_startup = startup
     on_shutdown = shutdown
