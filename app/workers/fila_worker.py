@@ -73,7 +73,7 @@ class WorkerSettings:
     on_shutdown = shutdown
     queue_name = QUEUE_NAME
     health_check_key = WORKER_HEARTBEAT_KEY
-    max_jobs = 10
+    max_jobs = 50
     # A turn is a few model calls plus paced sends; a killed job is re-run after this + 10 s,
     # and the sweep usually re-enqueues its messages sooner.
     job_timeout = 180
