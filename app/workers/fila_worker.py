@@ -73,13 +73,18 @@ class WorkerSettings:
     on_shutdown = shutdown
     queue_name = QUEUE_NAME
     health_check_key = WORKER_HEARTBEAT_KEY
+    # No job sleeps through a reply's delays (they are scheduled sends), so the slots are
+    # turns waiting on the model: 200 doctors in 10 s with a 1 s model need ~20-30.
     max_jobs = 50
     # A turn is a few model calls plus paced sends; a killed job is re-run after this + 10 s,
     # and the sweep usually re-enqueues its messages sooner.
     job_timeout = 180
     keep_result = 60
     max_tries = 5
-    poll_delay = 0.2
+    # The queue's wake-up: a due job starts within 20 ms (10 ms on average). One
+    # ZRANGEBYSCORE per poll: ~48 commands/s and ~0.6% of a Valkey core while idle
+    # (docs/benchmarks.md, benchmarks/turns.py --poll).
+    poll_delay = 0.02
 
 
 def build_worker(settings: Settings) -> Worker:
