@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Iterator
 
 import anthropic
@@ -353,11 +354,13 @@ async def test_evolution_send_text(fake: FakeVendors) -> None:
         bad = await http.post(
             "/message/sendText/Revoluna", headers={"apikey": "evo-key"}, json={"number": "55"}
         )
+        started = time.monotonic()
         presence = await http.post(
             "/chat/sendPresence/Revoluna",
             headers={"apikey": "evo-key"},
             json={"number": "5511999990000", "presence": "composing", "delay": 1200},
         )
+        presence_took = time.monotonic() - started
     assert ok.status_code == 201
     body = ok.json()
     assert body["key"]["remoteJid"] == "5511999990000@s.whatsapp.net"
@@ -370,6 +373,8 @@ async def test_evolution_send_text(fake: FakeVendors) -> None:
     assert denied.json()["error"] == "Unauthorized"
     assert bad.status_code == 400
     assert presence.status_code == 201
+    assert presence.json() == {"presence": "composing"}
+    assert presence_took >= 1.2  # held for its delay, like Evolution's
     assert [(s.instance, s.number, s.text, s.id) for s in fake.evolution.sends] == [
         ("Revoluna", "5511999990000", "oi, doutora", body["key"]["id"])
     ]

@@ -7,7 +7,7 @@ never changes.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from arq.connections import ArqRedis
 
@@ -17,6 +17,7 @@ PING = "ping"
 RUN_TURN = "run_turn"
 RUN_SLACK_COMMAND = "run_slack_command"
 SEND_OUTBOUND = "send_outbound"
+DELIVER_REPLY = "deliver_reply"
 
 
 async def enqueue_turn(
@@ -47,3 +48,14 @@ async def enqueue_slack_command(redis: ArqRedis, event_id: str) -> None:
 async def enqueue_send(redis: ArqRedis, send_id: int, job_id: str) -> None:
     """Deliver one proactive message; `job_id` names the attempt, so it is queued once."""
     await redis.enqueue_job(SEND_OUTBOUND, send_id, _job_id=job_id)
+
+
+async def enqueue_reply_part(redis: ArqRedis, send_id: int, at: datetime) -> None:
+    """Wake the reply part `send_id` at `at` (its typing starts, or it goes out). The job id
+    names the moment, so planning the same moment twice queues one job."""
+    await redis.enqueue_job(
+        DELIVER_REPLY,
+        send_id,
+        _job_id=f"reply:{send_id}:{int(at.timestamp() * 1000)}",
+        _defer_until=at,
+    )

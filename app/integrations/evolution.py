@@ -14,6 +14,8 @@ from app.integrations.protocols import SendError, SendOutcome
 
 SANDBOX_OUTBOX_KEY = "julia:sandbox:outbox"
 _SANDBOX_MAXLEN = 5000
+# How long sendPresence's answer is awaited; a presence still running is not an error.
+PRESENCE_ANSWER_WAIT_S = 1.0
 
 
 class EvolutionSender:
@@ -57,11 +59,21 @@ class EvolutionSender:
         return str(message_id) if message_id else f"unknown-{secrets.token_hex(6)}"
 
     async def send_presence(self, instance: str, number: str, delay_ms: int) -> None:
+        """Show "digitando…" for `delay_ms`, returning within about a second.
+
+        Evolution holds its answer until the delay is over
+        (whatsapp.baileys.service.ts:2434-2444 at 2.3.6), and its handler goes on to the
+        final "paused" whether or not the caller still listens. Holding the connection that
+        long would let a hundred doctors "typing" take every pooled connection sendText
+        needs, so an answer not back after PRESENCE_ANSWER_WAIT_S means the presence is
+        running: the connection is dropped, and a quick error answer is simply ignored.
+        """
         try:
             await self._http.post(
                 f"{self._base}/chat/sendPresence/{instance}",
                 json={"number": number, "presence": "composing", "delay": delay_ms},
                 headers=self._headers,
+                timeout=httpx.Timeout(5.0, read=PRESENCE_ANSWER_WAIT_S),
             )
         except httpx.HTTPError:
             # Typing is cosmetic; the message itself matters.

@@ -22,7 +22,7 @@ from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
 from app.workers.boundary import arq_job
 from app.workers.inbox_jobs import InboxDrainer
-from app.workers.jobs import run_turn
+from app.workers.jobs import deliver_reply, run_turn
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
 from app.workers.slack_jobs import run_slack_command
@@ -75,18 +75,24 @@ class WorkerSettings:
         _registered(run_turn, queue.RUN_TURN),
         _registered(run_slack_command, queue.RUN_SLACK_COMMAND),
         _registered(send_outbound, queue.SEND_OUTBOUND),
+        _registered(deliver_reply, queue.DELIVER_REPLY),
     ]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = QUEUE_NAME
     health_check_key = WORKER_HEARTBEAT_KEY
-    max_jobs = 10
+    # No job sleeps through a reply's delays (they are scheduled sends), so the slots are
+    # turns waiting on the model: 200 doctors in 10 s with a 1 s model need ~20-30.
+    max_jobs = 50
     # A turn is a few model calls plus paced sends; a killed job is re-run after this + 10 s,
     # and the sweep usually re-enqueues its messages sooner.
     job_timeout = 180
     keep_result = 60
     max_tries = 5
-    poll_delay = 0.2
+    # The queue's wake-up: a due job starts within 20 ms (10 ms on average). One
+    # ZRANGEBYSCORE per poll: ~48 commands/s and ~0.6% of a Valkey core while idle
+    # (docs/benchmarks.md, benchmarks/turns.py --poll).
+    poll_delay = 0.02
 
 
 def build_worker(settings: Settings) -> Worker:

@@ -11,7 +11,7 @@ from arq.connections import ArqRedis
 
 from app.core.config import Settings
 from app.core.logging import get_logger
-from app.core.queue import enqueue_turn
+from app.core.queue import enqueue_reply_part, enqueue_turn
 from app.core.resources import Resources
 from app.domain.agent import turn
 from app.domain.agent.waiting import enqueue_waiting
@@ -25,6 +25,22 @@ async def run_turn(ctx: dict[str, Any], conversation_id: int, message_id: int | 
     outcome = await turn.handle(services, conversation_id, message_id, job_id=ctx.get("job_id"))
     log.info("turn.done", conversation_id=conversation_id, outcome=outcome)
     return outcome
+
+
+async def deliver_reply(ctx: dict[str, Any], send_id: int) -> str:
+    """A scheduled reply part's moment came: start its typing, or send it (and plan the
+    next part). Safe to run twice: the gateway's ledger decides each message once."""
+    services: turn.TurnServices = ctx["turns"]
+    return await turn.advance(services, send_id)
+
+
+def scheduler(redis: ArqRedis) -> turn.ScheduleSend:
+    """The turn's way to wake a reply part at a moment, from a queue job (no sleeping)."""
+
+    async def schedule(send_id: int, at: datetime) -> None:
+        await enqueue_reply_part(redis, send_id, at)
+
+    return schedule
 
 
 def requeue(redis: ArqRedis, settings: Settings) -> turn.Enqueue:

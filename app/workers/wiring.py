@@ -7,7 +7,7 @@ from app.domain.agent.turn import TurnServices
 from app.domain.outbound.gateway import Gateway
 from app.domain.outbound.limiter import Limiter
 from app.domain.outbound.status import StatusReader
-from app.workers.jobs import requeue
+from app.workers.jobs import requeue, scheduler
 
 
 def gateway(res: Resources, status: StatusReader | None = None) -> Gateway:
@@ -33,4 +33,5 @@ def turn_services(res: Resources) -> TurnServices:
         embedder=res.embedder,
         notifier=res.notifier,
         enqueue=requeue(res.redis, res.settings),
+        schedule=scheduler(res.redis),
     )

@@ -332,6 +332,8 @@ class FakeAnthropic(_Vendor):
         self.requests: list[JSON] = []
         self.usages: list[JSON] = []
         self.default: Callable[[JSON], Step] = _default_responder
+        # Seconds every /v1/messages call takes before answering (a model "thinking").
+        self.latency = 0.0
         self.cache = PromptCache()
         self._script: deque[Step] = deque()
 
@@ -368,6 +370,7 @@ class FakeAnthropic(_Vendor):
             self._script.clear()
             self.cache.clear()
             self.default = _default_responder
+            self.latency = 0.0
 
     # -- wire -------------------------------------------------------------------------------
 
@@ -483,6 +486,9 @@ class FakeAnthropic(_Vendor):
             self.requests.append(body)
             step: Step | None = self._script.popleft() if self._script else None
             default = self.default
+            latency = self.latency
+        if latency > 0:
+            await self._sleep(latency)
         if step is None:
             step = default(body)
         while isinstance(step, Hang):
@@ -588,6 +594,8 @@ class FakeEvolution(_Vendor):
         self.api_key = "evo-key"
         self.sends: list[Sent] = []
         self.presences: list[PresenceSent] = []
+        # Like the real server, sendPresence answers only once its `delay` is over.
+        self.presence_blocks = True
         self._failures: deque[int] = deque()
         self._answers: deque[tuple[int, Any, float]] = deque()
 
@@ -613,6 +621,7 @@ class FakeEvolution(_Vendor):
             self._failures.clear()
             self._answers.clear()
             self.api_key = "evo-key"
+            self.presence_blocks = True
 
     def routes(self) -> list[Route]:
         return [
@@ -679,7 +688,9 @@ class FakeEvolution(_Vendor):
         )
 
     async def _send_presence(self, request: Request) -> Response:
-        # The real server holds the answer for `delay` ms; the fake answers at once.
+        # Evolution 2.3.6, src/api/routes/chat.router.ts:134-142 (201 with the service's
+        # return value) and whatsapp.baileys.service.ts:2400-2444: "composing", then it
+        # waits `delay` ms, then "paused", then answers {"presence": <presence>}.
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
@@ -697,7 +708,10 @@ class FakeEvolution(_Vendor):
                     time.time(),
                 )
             )
-        return JSONResponse({}, status_code=201)
+            blocks = self.presence_blocks
+        if blocks and isinstance(delay, int | float) and delay > 0:
+            await self._sleep(delay / 1000)
+        return JSONResponse({"presence": body["presence"]}, status_code=201)
 
 
 # --------------------------------------------------------------------------------------------

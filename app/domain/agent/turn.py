@@ -13,8 +13,10 @@ The job that runs it takes ids only and re-reads everything (DESIGN rule 6):
    opt-out (one confirmation), handoff triggers (one transition message, a person takes
    over, the manager is told).
 5. The agent writes the reply; guardrails repair or replace it; the reply is recorded in
-   the outbound ledger together with the messages' processed mark, then delivered through
-   the gateway with human-like pacing.
+   the outbound ledger together with the messages' processed mark, each part with the
+   moment it may go (reading, then typing, like a person). The parts are scheduled sends:
+   a queue job wakes each one when its typing starts and when it is due (`advance`), so
+   no job sleeps through the delays, and the parts of a conversation go out in order.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,6 +55,7 @@ from app.domain.notices.service import notify
 from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import Gateway, Outcome
+from app.domain.outbound.repository import OutboundSend
 from app.domain.outbound.status import StatusReader
 from app.domain.outreach import campaigns
 from app.domain.outreach import repository as outreach
@@ -74,6 +77,9 @@ _TRIGGER_REASONS = {
 _BLOCKING_RULES = {"ai_disclosure", "invented_value", "empty"}
 
 Enqueue = Callable[[int, int | None, float], Awaitable[None]]
+ScheduleSend = Callable[[int, datetime], Awaitable[None]]
+# A reply part whose job wakes this close to its moment goes out now.
+ON_TIME = timedelta(milliseconds=20)
 
 
 @dataclass
@@ -90,6 +96,7 @@ class TurnServices:
     embedder: Embedder | None
     notifier: Notifier | None
     enqueue: Enqueue  # (conversation id, message id, delay seconds): run a turn job later
+    schedule: ScheduleSend  # (send id, moment): wake a reply part's job then
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -126,7 +133,7 @@ async def handle(
 
     renewer = asyncio.create_task(keep_alive())
     try:
-        return await _locked(svc, conversation_id, job_id)
+        return await _locked(svc, conversation_id, message_id, job_id)
     finally:
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -146,11 +153,19 @@ async def _waiting(db: asyncpg.Pool, conversation_id: int) -> _Waiting:
     return _Waiting([r.id for r in rows], rows[-1].age_s if rows else 0.0)
 
 
-async def _locked(svc: TurnServices, conversation_id: int, job_id: str | None) -> str:
-    await _finish_interrupted(svc, conversation_id)
+async def _locked(
+    svc: TurnServices, conversation_id: int, message_id: int | None, job_id: str | None
+) -> str:
+    replying_until = await _finish_interrupted(svc, conversation_id)
     pending = await repo.pending_inbound(svc.db, conversation_id)
     if not pending:
         return "nothing"
+    if replying_until is not None:
+        # Julia is still "typing" her last reply: the new messages are answered once it is
+        # out, with the whole reply in the history (as a person would), from a later job.
+        wait = (replying_until - svc.clock()).total_seconds()
+        await svc.enqueue(conversation_id, message_id, max(wait, 0.0) + 0.1)
+        return "replying"
     conversation = await repo.get(svc.db, conversation_id)
     assert conversation is not None
     if conversation.under_human:
@@ -173,40 +188,106 @@ async def _locked(svc: TurnServices, conversation_id: int, job_id: str | None) -
     return await turn.answer()
 
 
-async def _finish_interrupted(svc: TurnServices, conversation_id: int) -> None:
-    """Deliver what a dead turn planned; release the messages of one that died earlier."""
+async def _finish_interrupted(svc: TurnServices, conversation_id: int) -> datetime | None:
+    """Deliver what a dead turn or a lost job left due; release the messages of a turn that
+    died before planning. Returns when the reply still being "typed" is due, if any."""
     leftovers = await sends.open_replies(svc.db, conversation_id)
-    if leftovers:
+    if leftovers and leftovers[0].not_before <= svc.clock() + ON_TIME:
         log.info("turn.resumed", conversation_id=conversation_id, messages=len(leftovers))
-        await deliver(svc, [s.id for s in leftovers], inbound_chars=0)
+        await _advance(svc, leftovers[0].id)
+        leftovers = await sends.open_replies(svc.db, conversation_id)
     for turn_id in await repo.interrupted_turns(svc.db, conversation_id):
         async with transaction(svc.db) as conn:
             await repo.finish_turn(conn, turn_id, "failed", error="interrompido")
             await repo.detach_from_turn(conn, turn_id, unprocessed_only=True)
         log.warning("turn.interrupted", conversation_id=conversation_id, turn_id=turn_id)
+    now = svc.clock()
+    scheduled = [
+        s.not_before
+        for s in leftovers
+        if s.status == "pending" and s.attempts == 0 and s.not_before > now
+    ]
+    return max(scheduled) if scheduled else None
 
 
-async def deliver(svc: TurnServices, send_ids: list[int], *, inbound_chars: int) -> list[Outcome]:
-    """Send planned messages in order with human pacing; stop at the first one not sent."""
-    scale = svc.settings.HUMAN_DELAY_SCALE
+def plan_moments(
+    parts: list[str], *, inbound_chars: int, now: datetime, scale: float, rng: random.Random
+) -> list[tuple[datetime, int]]:
+    """When each part may go and how many ms of typing come before it: the reading delay,
+    then each part's typing time, one after the other (a part is typed once the one before
+    it is out)."""
+    reading = reading_delay(inbound_chars, scale=scale, rng=rng) if inbound_chars else 0.0
+    at = now + timedelta(seconds=reading)
+    moments = []
+    for part in parts:
+        typing = typing_delay(part, scale=scale, rng=rng)
+        at += timedelta(seconds=typing)
+        moments.append((at, int(typing * 1000)))
+    return moments
+
+
+async def advance(svc: TurnServices, send_id: int) -> str:
+    """A reply part's job: what it did, for logs and tests (typing, waiting, or the
+    outcomes of what went out)."""
+    outcomes = await _advance(svc, send_id)
+    return ",".join(f"{o.status}:{o.reason or ''}" for o in outcomes) or "scheduled"
+
+
+async def _advance(svc: TurnServices, send_id: int) -> list[Outcome]:
+    """Move a conversation's planned reply parts along from `send_id`, never waiting.
+
+    A part whose moment has not come starts its typing (when its typing window is open)
+    and schedules its job for the moment; a due part goes through the gateway, which
+    re-reads pause, human control and opt-out. After a part went out the next one's typing
+    starts. Parts go out in order: one with an undecided part before it does nothing (that
+    part's run plans it), and one not sent cancels the rest of its reply.
+    """
     outcomes: list[Outcome] = []
-    first = reading_delay(inbound_chars, scale=scale, rng=svc.rng) if inbound_chars else 0.0
-    if first > 0:
-        await asyncio.sleep(first)
-    for index, send_id in enumerate(send_ids):
-        outcome = await svc.gateway.deliver(
-            send_id, typing=lambda body: typing_delay(body, scale=scale, rng=svc.rng)
-        )
-        outcomes.append(outcome)
-        if not outcome.sent and outcome.status != "deferred":
-            for rest in send_ids[index + 1 :]:
-                await sends.mark_outcome(
-                    svc.db, rest, "cancelled", f"anterior_{outcome.reason or outcome.status}"
-                )
+    row = await sends.get(svc.db, send_id)
+    after_sent = False
+    while row is not None and row.status in ("pending", "deferred"):
+        if row.conversation_id is not None and await sends.earlier_open_reply(
+            svc.db, row.conversation_id, row.id
+        ):
             break
-        if outcome.status == "deferred":
-            break  # keep the order: the rest waits for the retry
+        now = svc.clock()
+        typing = timedelta(milliseconds=row.typing_ms)
+        if after_sent and row.status == "pending" and row.not_before < now + typing:
+            # Typed once the previous part is out, for its whole typing time.
+            row = replace(row, not_before=now + typing)
+            await sends.reschedule(svc.db, row.id, row.not_before)
+        if row.not_before > now + ON_TIME:
+            if row.status == "pending" and row.attempts == 0:
+                typing_starts = row.not_before - typing
+                if typing_starts <= now + ON_TIME:
+                    svc.gateway.start_typing(row, (row.not_before - now).total_seconds())
+                    await svc.schedule(row.id, row.not_before)
+                else:
+                    await svc.schedule(row.id, typing_starts)
+            break  # a deferred part waits for its retry (the sweep hands it back)
+        outcome = await svc.gateway.deliver(row.id)
+        outcomes.append(outcome)
+        if outcome.status in ("pending", "deferred") or outcome.reason == (
+            "enviado_por_outro_processo"
+        ):
+            break  # another run has it, or the rest waits for the retry, in order
+        if not outcome.sent:
+            if row.turn_id is not None:
+                reason = f"anterior_{outcome.reason or outcome.status}"
+                await sends.cancel_rest_of_turn(svc.db, row.turn_id, row.id, reason)
+            if outcome.reason == "pausado" and row.turn_id and _first_reply_part(row):
+                # Paused before anything went out: the burst waits for `retomar`.
+                async with transaction(svc.db) as conn:
+                    await repo.skip_turn_for_later(conn, row.turn_id)
+        after_sent = outcome.sent
+        if row.conversation_id is None:
+            break
+        row = await sends.next_open_reply(svc.db, row.conversation_id, row.id)
     return outcomes
+
+
+def _first_reply_part(row: OutboundSend) -> bool:
+    return row.kind == "reply" and row.idempotency_key == f"turn:{row.turn_id}:0"
 
 
 class _Turn:
@@ -405,8 +486,7 @@ class _Turn:
         else:
             outcomes = await self._deliver(send_ids)
             if outcomes and outcomes[0].reason == "pausado":
-                await self._release_for_later(turn_id)
-                return "paused"
+                return "paused"  # the burst was released for `retomar` (see `_advance`)
         for shift_id in result.reserved_shift_ids:
             await self._notify_reservation(shift_id)
         return "answered"
@@ -498,10 +578,18 @@ class _Turn:
         )
 
     async def _plan(self, conn: Any, turn_id: int, parts: list[str], *, kind: str) -> list[int]:
-        """Record the reply parts (idempotency keys per turn and part) and consume the burst."""
+        """Record the reply parts (idempotency keys per turn and part), each with its moment,
+        and consume the burst."""
         chip_id, instance = await self._route(conn)
+        moments = plan_moments(
+            parts,
+            inbound_chars=len(self.burst),
+            now=self.svc.clock(),
+            scale=self.svc.settings.HUMAN_DELAY_SCALE,
+            rng=self.svc.rng,
+        )
         send_ids = []
-        for index, part in enumerate(parts):
+        for index, (part, (not_before, typing_ms)) in enumerate(zip(parts, moments, strict=True)):
             row = await sends.create(
                 conn,
                 key=f"turn:{turn_id}:{index}",
@@ -514,6 +602,8 @@ class _Turn:
                 turn_id=turn_id,
                 chip_id=chip_id,
                 instance=instance,
+                not_before=not_before,
+                typing_ms=typing_ms,
             )
             send_ids.append(row.id)
         await repo.mark_processed(conn, [m.id for m in self.pending], turn_id)
@@ -527,12 +617,8 @@ class _Turn:
         return None, self.svc.settings.EVOLUTION_INSTANCE
 
     async def _deliver(self, send_ids: list[int]) -> list[Outcome]:
-        return await deliver(self.svc, send_ids, inbound_chars=len(self.burst))
-
-    async def _release_for_later(self, turn_id: int) -> None:
-        """Paused before anything went out: the burst waits for `retomar`."""
-        async with transaction(self.svc.db) as conn:
-            await repo.skip_turn_for_later(conn, turn_id)
+        """Start the planned reply: what is due now goes out now, the rest is scheduled."""
+        return await _advance(self.svc, send_ids[0]) if send_ids else []
 
     async def _notify_reservation(self, shift_id: int) -> None:
         who = self.doctor.name or self.doctor.push_name or f"+{self.doctor.phone}"

@@ -1,12 +1,14 @@
 """The conversations nobody is answering: messages no turn took, and replies whose send is
-due for a retry. The scheduler's sweep and the resume after a pause both queue a turn for
-each of them, through `enqueue_waiting`. Before that the sweep applies deliveries still
-waiting in the inbox (`drain_stale_inbox`): no worker drained them."""
+due for a retry or whose scheduled job was lost (a killed worker: the parts are in Postgres,
+their jobs were in its Redis queue). The scheduler's sweep and the resume after a pause both
+queue a turn for each of them, through `enqueue_waiting`; the turn sends what is due first.
+Before that the sweep applies deliveries still waiting in the inbox (`drain_stale_inbox`): no
+worker drained them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.core.queue import enqueue_turn
 from app.core.resources import Resources
@@ -14,6 +16,7 @@ from app.domain.conversations import repository as conversations
 from app.domain.inbox import drain
 from app.domain.inbox import repository as inbox
 from app.domain.outbound import repository as sends
+from app.domain.outbound.gateway import IN_FLIGHT
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +36,20 @@ async def enqueue_waiting(
     limit: int = 200,
 ) -> Enqueued:
     """Queue one turn, `delay` seconds from now, for every conversation (up to `limit` of
-    each kind) with an unanswered message from before `older_than` or a reply due; the
-    oldest waiting conversation first.
+    each kind) with an unanswered message from before `older_than` or a reply due (deferred
+    and due, planned for before `older_than` and never tried, or claimed by a worker that
+    died); the oldest waiting conversation first.
 
     The job id is `{job_prefix}:{conversation}:{message or "resume"}:{batch}`: a second call
     with the same batch queues nothing twice.
     """
     unanswered = await conversations.unprocessed_older_than(res.db, older_than, limit=limit)
-    due = await sends.conversations_with_due_replies(res.db, limit=limit)
+    due = await sends.conversations_with_due_replies(
+        res.db,
+        limit=limit,
+        lost_before=older_than,
+        in_flight_before=datetime.now(UTC) - IN_FLIGHT,
+    )
     # A conversation in both lists needs one turn: the one for its newest message, which
     # also finishes the interrupted reply.
     jobs: dict[int, int | None] = dict(unanswered)

@@ -51,6 +51,9 @@ CHIP_RETRY = timedelta(minutes=5)
 # A proactive send claimed this recently may still be on its way in another worker (the
 # HTTP timeout is 15 s): a redelivered job leaves it alone instead of judging it lost.
 IN_FLIGHT = timedelta(minutes=2)
+# How long the background "digitando…" call may take: the rules' reads, then Evolution's
+# answer, which it holds for the presence's delay (at most 9.5 s of typing, see delivery).
+TYPING_CALL_TIMEOUT_S = 30.0
 
 Clock = Callable[[], datetime]
 
@@ -93,26 +96,53 @@ class Gateway:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = rng or random.Random()  # noqa: S311 - pacing jitter, not secrecy
         self._hours = BusinessHours.of(settings)
+        # Background typing calls, held so they are not garbage-collected mid-flight.
+        self._typing_tasks: set[asyncio.Task[None]] = set()
 
-    async def deliver(
-        self, send_id: int, *, typing: Callable[[str], float] | None = None
-    ) -> Outcome:
-        """Decide and, if allowed, send one recorded message, after `typing(body)` seconds
-        of "typing..." when given."""
+    async def deliver(self, send_id: int) -> Outcome:
+        """Decide and, if allowed, send one recorded message now. Nothing here waits: a
+        reply part's typing time is shown with `start_typing` and waited by scheduling
+        this call (see app.domain.agent.turn)."""
         row = await sends.get(self._db, send_id)
         if row is None:
             raise LookupError(f"outbound send {send_id} does not exist")
         with structlog.contextvars.bound_contextvars(
             conversation_id=row.conversation_id, send_id=row.id
         ):
-            return await self._deliver(row, typing)
+            return await self._deliver(row)
 
-    async def _deliver(self, row: OutboundSend, typing: Callable[[str], float] | None) -> Outcome:
+    def start_typing(self, row: OutboundSend, seconds: float) -> None:
+        """Show "digitando…" to the doctor for `seconds`, in the background.
+
+        Evolution's sendPresence answers only after its `delay`
+        (whatsapp.baileys.service.ts:2434-2444 at 2.3.6): the caller never waits for it, so
+        a part being typed occupies no worker slot. Nothing is shown while Julia is paused
+        or a person holds the conversation. Typing is cosmetic: any failure is only logged.
+        """
+        if seconds <= 0 or not row.instance:
+            return
+        task = asyncio.create_task(self._typing(row, seconds))
+        self._typing_tasks.add(task)
+        task.add_done_callback(self._typing_tasks.discard)
+
+    async def _typing(self, row: OutboundSend, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(TYPING_CALL_TIMEOUT_S):
+                if await self._rule_blocking(row, self._clock()) is not None:
+                    return
+                await self._sender.send_presence(
+                    row.instance or "", row.to_phone, int(seconds * 1000)
+                )
+        except Exception as exc:  # a background task is its own boundary
+            log.info("outbound.typing_failed", send_id=row.id, error=type(exc).__name__)
+
+    async def _deliver(self, row: OutboundSend) -> Outcome:
         if row.status not in ("pending", "deferred"):
             return Outcome(row.id, row.status, row.reason or "ja_decidido")
         now = self._clock()
         if row.status == "pending" and row.attempts > 0:
-            if row.proactive and row.decided_at and now - row.decided_at < IN_FLIGHT:
+            if row.decided_at and now - row.decided_at < IN_FLIGHT:
+                # Replies too: a part's job and a sweep may meet on the same row.
                 return Outcome(row.id, "pending", "em_envio")
             # A process died between claiming this send and recording its result.
             return await self._decide(row, _Decision("failed", "resultado_incerto"), now)
@@ -121,14 +151,6 @@ class Gateway:
             row, decision = await self._admit(row, now)
         if decision is not None:
             return await self._decide(row, decision, now)
-        typing_s = typing(row.body) if typing else 0.0
-        if typing_s > 0 and row.instance:
-            await self._sender.send_presence(row.instance, row.to_phone, int(typing_s * 1000))
-            await asyncio.sleep(typing_s)
-            # A pause or a takeover during the typing stops the message.
-            decision = await self._rule_blocking(row, now)
-            if decision is not None:
-                return await self._decide(row, decision, now)
         if not await sends.claim_attempt(self._db, row.id, row.attempts, now):
             current = await sends.get(self._db, row.id)
             if current is None or current.attempts == row.attempts:

@@ -32,11 +32,12 @@ class OutboundSend:
     not_before: datetime
     decided_at: datetime | None  # the latest decision, or the claim of a send in progress
     sent_at: datetime | None
+    typing_ms: int = 0  # "digitando…" shown before a reply part, ending at not_before
 
 
 _COLUMNS = """id, idempotency_key, kind, proactive, doctor_id, to_phone, conversation_id,
               turn_id, chip_id, instance, body, status, reason, attempts, provider_message_id,
-              autonomous, campaign_id, not_before, decided_at, sent_at"""
+              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms"""
 
 
 def _send(row: asyncpg.Record) -> OutboundSend:
@@ -59,13 +60,15 @@ async def create(
     campaign_id: int | None = None,
     autonomous: bool = False,
     not_before: datetime | None = None,
+    typing_ms: int = 0,
 ) -> OutboundSend:
     """Record a message before it is sent; an existing key returns the existing row."""
     row = await conn.fetchrow(
         f"""INSERT INTO outbound_sends (idempotency_key, kind, proactive, doctor_id, to_phone,
                                         body, conversation_id, turn_id, chip_id, instance,
-                                        campaign_id, autonomous, not_before)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()))
+                                        campaign_id, autonomous, not_before, typing_ms)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()),
+                    $14)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {_COLUMNS}""",
         key,
@@ -81,6 +84,7 @@ async def create(
         campaign_id,
         autonomous,
         not_before,
+        typing_ms,
     )
     if row is None:
         row = await conn.fetchrow(
@@ -216,14 +220,79 @@ async def open_replies(conn: Executor, conversation_id: int) -> list[OutboundSen
     return [_send(r) for r in rows]
 
 
-async def conversations_with_due_replies(conn: Executor, limit: int = 200) -> list[int]:
-    """Conversations whose turn messages wait for a retry (deferred after a failed send)."""
+async def earlier_open_reply(conn: Executor, conversation_id: int, send_id: int) -> bool:
+    """Is a reply part planned before `send_id` in the conversation still undecided? Parts
+    go out in order: this one waits for it."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM outbound_sends
+                              WHERE conversation_id = $1 AND turn_id IS NOT NULL
+                                AND status IN ('pending', 'deferred') AND id < $2)""",
+            conversation_id,
+            send_id,
+        )
+    )
+
+
+async def next_open_reply(
+    conn: Executor, conversation_id: int, after_id: int
+) -> OutboundSend | None:
+    """The conversation's first undecided reply part planned after `after_id`."""
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM outbound_sends
+            WHERE conversation_id = $1 AND turn_id IS NOT NULL
+              AND status IN ('pending', 'deferred') AND id > $2
+            ORDER BY id LIMIT 1""",
+        conversation_id,
+        after_id,
+    )
+    return _send(row) if row else None
+
+
+async def reschedule(conn: Executor, send_id: int, not_before: datetime) -> None:
+    """Move a planned part's moment (its typing starts when the part before it went out)."""
+    await conn.execute(
+        """UPDATE outbound_sends SET not_before = $2
+           WHERE id = $1 AND status = 'pending' AND attempts = 0""",
+        send_id,
+        not_before,
+    )
+
+
+async def cancel_rest_of_turn(conn: Executor, turn_id: int, after_id: int, reason: str) -> None:
+    """The parts after one that was not sent: without it they make no sense."""
+    await conn.execute(
+        """UPDATE outbound_sends SET status = 'cancelled', reason = $3, decided_at = now()
+           WHERE turn_id = $1 AND id > $2 AND status IN ('pending', 'deferred')""",
+        turn_id,
+        after_id,
+        reason,
+    )
+
+
+async def conversations_with_due_replies(
+    conn: Executor,
+    limit: int = 200,
+    *,
+    lost_before: datetime | None = None,
+    in_flight_before: datetime | None = None,
+) -> list[int]:
+    """Conversations whose turn messages wait for someone: deferred after a failed send and
+    due; with `lost_before`, a planned part whose moment passed before it and whose job is
+    gone (never tried); with `in_flight_before`, a part claimed before it whose worker died
+    (the gateway then records its outcome as unknown, never resending it)."""
     rows = await conn.fetch(
         """SELECT DISTINCT conversation_id FROM outbound_sends
-           WHERE status = 'deferred' AND turn_id IS NOT NULL AND conversation_id IS NOT NULL
-             AND not_before <= now()
+           WHERE turn_id IS NOT NULL AND conversation_id IS NOT NULL
+             AND status IN ('pending', 'deferred')
+             AND ((status = 'deferred' AND not_before <= now())
+                  OR (status = 'pending' AND attempts = 0 AND $2::timestamptz IS NOT NULL
+                      AND not_before < least($2::timestamptz, now()))
+                  OR (status = 'pending' AND attempts > 0 AND decided_at < $3::timestamptz))
            LIMIT $1""",
         limit,
+        lost_before,
+        in_flight_before,
     )
     return [r["conversation_id"] for r in rows]
 
