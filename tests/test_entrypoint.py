@@ -52,6 +52,8 @@ def test_each_mode_starts_and_logs_its_start_line(
     try:
         proc.wait_for(start_line, timeout=60)
         if mode == "api":
+            # "API started" is the lifespan's line, logged before uvicorn binds the socket.
+            proc.wait_for("Uvicorn running on", timeout=30)
             # exec'd uvicorn honours PORT and serves.
             assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
         if mode == "scheduler":
