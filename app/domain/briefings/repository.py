@@ -96,7 +96,7 @@ async def active(conn: Executor) -> StoredBriefing | None:
     return _stored(row) if row else None
 
 
-async def store_accepted(
+async def store_version(
     conn: Executor,
     *,
     file_id: str,
@@ -105,65 +105,36 @@ async def store_accepted(
     version: int | None,
     content: str,
     content_hash: str,
-    directives: Directives,
+    directives: Directives | None,
+    error: str | None,
     now: datetime,
 ) -> int:
-    """Record a parsed version and make it the active briefing; returns its id. The same
-    Drive version read again (e.g. it is the newest document again) is re-activated."""
+    """Record a version read from Drive; returns its id. One that parsed (`directives`)
+    becomes the active briefing (the same Drive version read again, e.g. it is the newest
+    document again, is re-activated); one that did not (`error`) never becomes active."""
     briefing_id: int = await conn.fetchval(
         """INSERT INTO briefings (file_id, modified_time, version, title, content, directives,
-                                  content_hash, synced_at, activated_at, announced_at)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $8, $8)
+                                  content_hash, error, synced_at, activated_at, announced_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::text, $9::timestamptz,
+                   CASE WHEN $8::text IS NULL THEN $9::timestamptz END, $9::timestamptz)
            ON CONFLICT (file_id, modified_time) DO UPDATE
               SET version = EXCLUDED.version, title = EXCLUDED.title,
                   content = EXCLUDED.content, directives = EXCLUDED.directives,
-                  content_hash = EXCLUDED.content_hash, synced_at = EXCLUDED.synced_at,
-                  activated_at = EXCLUDED.activated_at, announced_at = EXCLUDED.announced_at,
-                  error = NULL
+                  content_hash = EXCLUDED.content_hash, error = EXCLUDED.error,
+                  synced_at = EXCLUDED.synced_at, activated_at = EXCLUDED.activated_at,
+                  announced_at = EXCLUDED.announced_at
            RETURNING id""",
         file_id,
         modified_time,
         version,
         title,
         content,
-        json.dumps(directives.to_json()),
-        content_hash,
-        now,
-    )
-    return briefing_id
-
-
-async def store_refused(
-    conn: Executor,
-    *,
-    file_id: str,
-    title: str,
-    modified_time: datetime,
-    version: int | None,
-    content: str,
-    content_hash: str,
-    error: str,
-    now: datetime,
-) -> None:
-    """Record a version that did not parse, with the reason; it never becomes active."""
-    await conn.execute(
-        """INSERT INTO briefings (file_id, modified_time, version, title, content,
-                                  content_hash, error, synced_at, announced_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-           ON CONFLICT (file_id, modified_time) DO UPDATE
-              SET version = EXCLUDED.version, title = EXCLUDED.title,
-                  content = EXCLUDED.content, content_hash = EXCLUDED.content_hash,
-                  error = EXCLUDED.error, synced_at = EXCLUDED.synced_at,
-                  announced_at = EXCLUDED.announced_at, activated_at = NULL""",
-        file_id,
-        modified_time,
-        version,
-        title,
-        content,
+        json.dumps(directives.to_json() if directives is not None else {}),
         content_hash,
         error,
         now,
     )
+    return briefing_id
 
 
 async def mark_priorities(

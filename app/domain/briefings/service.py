@@ -31,6 +31,7 @@ from app.domain.briefings.parsing import (
     parse,
 )
 from app.domain.notices.service import notify
+from app.domain.voice.formatting import format_brl
 from app.integrations.protocols import DocumentFolder, DriveDoc, Notifier
 
 log = get_logger(__name__)
@@ -94,36 +95,26 @@ async def sync(
             now=now,
         )
         previous = await repo.active(conn)
+        if directives is not None and previous is not None and previous.content_hash == digest:
+            return SyncResult("unchanged", title=doc.name)
+        briefing_id = await repo.store_version(
+            conn,
+            file_id=doc.id,
+            title=doc.name,
+            modified_time=modified,
+            version=doc.version,
+            content=text,
+            content_hash=digest,
+            directives=directives,
+            error=reason,
+            now=now,
+        )
         if directives is None:
             assert reason is not None
-            await repo.store_refused(
-                conn,
-                file_id=doc.id,
-                title=doc.name,
-                modified_time=modified,
-                version=doc.version,
-                content=text,
-                content_hash=digest,
-                error=reason,
-                now=now,
-            )
             result = SyncResult(
                 "refused", title=doc.name, reason=reason, summary=_refusal(doc, reason, previous)
             )
-        elif previous is not None and previous.content_hash == digest:
-            return SyncResult("unchanged", title=doc.name)
         else:
-            briefing_id = await repo.store_accepted(
-                conn,
-                file_id=doc.id,
-                title=doc.name,
-                modified_time=modified,
-                version=doc.version,
-                content=text,
-                content_hash=digest,
-                directives=directives,
-                now=now,
-            )
             marked = await repo.mark_priorities(conn, briefing_id, directives.priorities, tz=tz.key)
             result = SyncResult(
                 "applied",
@@ -175,10 +166,6 @@ def _tidy(text: str) -> str:
 # Slack texts (pt-BR) ----------------------------------------------------------------------
 
 
-def _money(cents: int) -> str:
-    return "R$ " + f"{cents // 100:,}".replace(",", ".")
-
-
 def describe_priority(priority: Priority) -> str:
     parts = [priority.hospital, f"{priority.day:%d/%m}"]
     if priority.period:
@@ -186,7 +173,7 @@ def describe_priority(priority: Priority) -> str:
     if priority.detail:
         parts.append(priority.detail)
     if priority.pay_cap_cents is not None:
-        parts.append(f"até {_money(priority.pay_cap_cents)}")
+        parts.append(f"até {format_brl(priority.pay_cap_cents)}")
     return " – ".join(parts)
 
 
