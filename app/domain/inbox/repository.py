@@ -30,38 +30,6 @@ def _json_safe(payload: object) -> str:
     return json.dumps(payload, ensure_ascii=False).replace("\\u0000", "")
 
 
-async def store_event(
-    conn: Executor,
-    *,
-    source: Source,
-    provider_id: str | None,
-    payload: object,
-    event: str | None = None,
-    instance: str | None = None,
-) -> StoredEvent:
-    """Keep a delivery as `received`. A redelivery (same source and provider id) changes
-    nothing and gets the existing row back; a None provider id is never a duplicate."""
-    row = await conn.fetchrow(
-        """INSERT INTO webhook_events (source, event, instance, provider_id, payload)
-           VALUES ($1, $2, $3, $4, $5::jsonb)
-           ON CONFLICT (source, provider_id) DO NOTHING RETURNING id, status""",
-        source,
-        event,
-        instance,
-        provider_id,
-        _json_safe(payload),
-    )
-    if row is not None:
-        return StoredEvent(row["id"], True, row["status"])
-    row = await conn.fetchrow(
-        "SELECT id, status FROM webhook_events WHERE source = $1 AND provider_id = $2",
-        source,
-        provider_id,
-    )
-    assert row is not None  # the conflicting row is committed: DO NOTHING waited for it
-    return StoredEvent(row["id"], False, row["status"])
-
-
 async def insert_event(
     conn: Executor,
     *,
@@ -84,6 +52,36 @@ async def insert_event(
         _json_safe(payload),
     )
     return row_id
+
+
+async def store_event(
+    conn: Executor,
+    *,
+    source: Source,
+    provider_id: str | None,
+    payload: object,
+    event: str | None = None,
+    instance: str | None = None,
+) -> StoredEvent:
+    """`insert_event`, and for a redelivery the existing row back (its status says whether
+    the work is still to do); a None provider id is never a duplicate."""
+    row_id = await insert_event(
+        conn,
+        source=source,
+        provider_id=provider_id,
+        payload=payload,
+        event=event,
+        instance=instance,
+    )
+    if row_id is not None:
+        return StoredEvent(row_id, True, "received")
+    row = await conn.fetchrow(
+        "SELECT id, status FROM webhook_events WHERE source = $1 AND provider_id = $2",
+        source,
+        provider_id,
+    )
+    assert row is not None  # the conflicting row is committed: DO NOTHING waited for it
+    return StoredEvent(row["id"], False, row["status"])
 
 
 async def finish_event(
