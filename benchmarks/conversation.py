@@ -258,34 +258,29 @@ class Services(common.Services):
         super().stop()
 
 
-def start_api(services: Services, name: str, env: dict[str, str]) -> tuple[Child, str]:
-    """The Julia API as production runs it (uvicorn, one process, access log on)."""
+def serve(
+    services: Services, name: str, app: str, env: dict[str, str], *, factory: bool = False
+) -> tuple[Child, str]:
+    """An ASGI app under uvicorn as the API runs (one process, access log on), on a free
+    loopback port, once it answers /health. `factory` apps live in benchmarks/."""
     port = free_port()
-    args = [str(BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    args = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)]
+    if factory:
+        args[1:1] = ["--factory", "--app-dir", str(ROOT / "benchmarks")]
     child = services.spawn(name, args, env)
     base = f"http://127.0.0.1:{port}"
     child.wait_http_ok(f"{base}/health")
     return child, base
 
 
+def start_api(services: Services, name: str, env: dict[str, str]) -> tuple[Child, str]:
+    """The Julia API as production runs it."""
+    return serve(services, name, "app.main:app", env)
+
+
 def start_bare(services: Services) -> tuple[Child, str]:
     """The reference endpoint, served by the same uvicorn with the same options."""
-    port = free_port()
-    args = [
-        str(BIN / "uvicorn"),
-        "--factory",
-        "conversation:bare_app",
-        "--app-dir",
-        str(ROOT / "benchmarks"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    child = services.spawn("bare", args, base_env())
-    base = f"http://127.0.0.1:{port}"
-    child.wait_http_ok(f"{base}/health")
-    return child, base
+    return serve(services, "bare", "conversation:bare_app", base_env(), factory=True)
 
 
 # --------------------------------------------------------------------------------------------

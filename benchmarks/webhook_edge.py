@@ -311,48 +311,18 @@ class Wrk:
 
 
 def start_naive(services: Any, database_url: str, redis_url: str) -> tuple[Any, str]:
-    from benchmarks.conversation import BIN
-    from tests.support.processes import base_env, free_port
+    from benchmarks.conversation import serve
+    from tests.support.processes import base_env
 
-    port = free_port()
-    args = [
-        str(BIN / "uvicorn"),
-        "--factory",
-        "webhook_edge:naive_app",
-        "--app-dir",
-        str(ROOT / "benchmarks"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
     env = base_env(NAIVE_DATABASE_URL=database_url, REDIS_URL=redis_url, NAIVE_SECRET=SECRET)
-    child = services.spawn("naive", args, env)
-    base = f"http://127.0.0.1:{port}"
-    child.wait_http_ok(f"{base}/health")
-    return child, base
+    return serve(services, "naive", "webhook_edge:naive_app", env, factory=True)
 
 
 def start_bare(services: Any) -> tuple[Any, str]:
-    from benchmarks.conversation import BIN
-    from tests.support.processes import base_env, free_port
+    from benchmarks.conversation import serve
+    from tests.support.processes import base_env
 
-    port = free_port()
-    args = [
-        str(BIN / "uvicorn"),
-        "--factory",
-        "webhook_edge:bare_app",
-        "--app-dir",
-        str(ROOT / "benchmarks"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    child = services.spawn("bare", args, base_env())
-    base = f"http://127.0.0.1:{port}"
-    child.wait_http_ok(f"{base}/health")
-    return child, base
+    return serve(services, "bare", "webhook_edge:bare_app", base_env(), factory=True)
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
