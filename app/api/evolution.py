@@ -30,6 +30,7 @@ from app.domain.inbox import intake
 from app.domain.inbox import repository as inbox
 from app.domain.inbox.edge import KnownInstances, storable, wake_drainer
 from app.domain.inbox.evolution import WebhookError, parse_webhook
+from app.domain.outbound import chips_repository as chips_repo
 
 log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
@@ -93,7 +94,7 @@ def _known_instances(request: Request, res: Resources) -> KnownInstances:
     if known is None:
         known = KnownInstances(
             res.settings.EVOLUTION_INSTANCE,
-            lambda: inbox.known_instances(res.db),
+            lambda: chips_repo.known_instances(res.db),
             res.settings.INSTANCE_CACHE_SECONDS,
         )
         request.app.state.evolution_instances = known

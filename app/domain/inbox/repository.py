@@ -138,12 +138,6 @@ async def received_before(conn: Executor, cutoff: datetime) -> int:
     return count
 
 
-async def known_instances(conn: Executor) -> set[str]:
-    """Every Evolution instance Julia has a chip for."""
-    rows = await conn.fetch("SELECT instance FROM chips")
-    return {r["instance"] for r in rows}
-
-
 async def prune_finished(conn: Executor, before: datetime, *, batch: int = 5000) -> int:
     """Delete up to `batch` finished deliveries (done, ignored, failed) received before
     `before`; `received` rows are kept whatever their age. Returns how many went."""

@@ -59,10 +59,10 @@ async def ensure_chip(conn: Executor, instance: str) -> int:
     return chip_id
 
 
-async def known_instance(conn: Executor, instance: str) -> bool:
-    return bool(
-        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM chips WHERE instance = $1)", instance)
-    )
+async def known_instances(conn: Executor) -> set[str]:
+    """Every Evolution instance Julia has a chip for."""
+    rows = await conn.fetch("SELECT instance FROM chips")
+    return {r["instance"] for r in rows}
 
 
 async def set_chip_state(conn: Executor, instance: str, state: str) -> None:
