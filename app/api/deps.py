@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from app.core.resources import Resources
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on
+    # every request of every route (the webhook's hot path included).
     resources: Resources = request.app.state.resources
     return resources
 
