@@ -30,8 +30,8 @@ from app.domain.handoff import service as handoff
 from app.domain.imports.parsing import Kind as ImportKind
 from app.domain.imports.service import ImportFileError, import_csv
 from app.domain.operations import commands, metrics
-from app.domain.outbound import status as julia_status
-from app.domain.outbound.status import JuliaStatus
+from app.domain.outbound import status_repository as julia_status
+from app.domain.outbound.status_repository import JuliaStatus
 
 log = get_logger(__name__)
 

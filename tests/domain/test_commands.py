@@ -23,7 +23,7 @@ from app.domain.operations.commands import (
     run_command,
 )
 from app.domain.operations.metrics import DailyMetrics, daily_metrics, format_metrics
-from app.domain.outbound.status import JuliaStatus
+from app.domain.outbound.status_repository import JuliaStatus
 
 TZ = ZoneInfo("America/Sao_Paulo")
 # Monday, 9 March 2026, noon in São Paulo (15:00 UTC)

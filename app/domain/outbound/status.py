@@ -11,10 +11,7 @@ import time
 
 import asyncpg
 
-from app.domain.outbound.status_repository import ATIVO, JuliaStatus, current, record
-
-# The SQL lives in the repository; the status and its reads stay known by this module's name.
-__all__ = ["ATIVO", "JuliaStatus", "StatusReader", "current", "record"]
+from app.domain.outbound.status_repository import JuliaStatus, current
 
 
 class StatusReader:
