@@ -157,7 +157,7 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
     if not any(isinstance(f, PathTokenFilter) for f in access.filters):
         access.addFilter(PathTokenFilter())
     # asyncpg and httpx are chatty at INFO; their warnings still show.
-    for name in ("httpx", "httpcore", "asyncio"):
+    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "asyncio"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
