@@ -152,6 +152,8 @@ class InboxWriter:
         self._queue: list[_Pending] = []
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waking = False
+        self._wake_wanted = False
 
     async def store(
         self,
@@ -213,7 +215,27 @@ class InboxWriter:
             row_id = ids.pop(str(pending.row[3]), None)
             if not pending.stored.done():
                 pending.stored.set_result(row_id)
-        await self._wake()
+        self._wake_soon()
+
+    def _wake_soon(self) -> None:
+        """Wake the drainer without holding up the next batch: one wake in flight at a
+        time, and one more after it if rows were stored meanwhile (a drainer that already
+        looked must look again)."""
+        self._wake_wanted = True
+        if self._waking:
+            return
+        self._waking = True
+        task = asyncio.get_running_loop().create_task(self._wake_loop())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wake_loop(self) -> None:
+        try:
+            while self._wake_wanted:
+                self._wake_wanted = False
+                await self._wake()
+        finally:
+            self._waking = False
 
     async def _wake(self) -> None:
         try:
