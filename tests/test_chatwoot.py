@@ -20,7 +20,7 @@ from app.workers.chatwoot_jobs import (
     verificar_chatwoot_evolution,
 )
 from tests.support.fake_chatwoot import ACCOUNT_ID, API_KEY, INBOX_ID, FakeChatwoot
-from tests.support.fake_vendors import text_reply
+from tests.support.fake_vendors import text_reply, tool_call
 from tests.support.julia import Julia, running_julia, vendor_settings
 
 PHONE = "5511987004455"
@@ -64,8 +64,8 @@ async def julia(
         yield j
 
 
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def until(predicate: Any, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
@@ -147,7 +147,7 @@ async def test_chatwoot_down_never_delays_the_reply_and_everything_appears_once_
     # Back, but the first create's answer is lost (made, then 503): looked up, not redone.
     chatwoot.lose_answers(1)
     chatwoot.up()
-    await until(lambda: len(chatwoot.messages) == 2, timeout=15)
+    await until(lambda: len(chatwoot.messages) == 2, within=15)
     await espelhar_chatwoot(julia.res)
     await settle(1.0)
     cw = chatwoot.conversation_of(PHONE)
@@ -261,6 +261,46 @@ async def test_removing_the_label_hands_back_and_adding_it_takes_over(
     await deliver_outbox(julia, chatwoot)
     await until(lambda: chatwoot.conversations[cw].status == "pending")
     assert await julia.res.db.fetchval("SELECT control FROM conversations") == "julia"
+
+
+async def test_a_reservation_and_an_opt_out_become_private_notes(
+    julia: Julia, fake: Any, chatwoot: FakeChatwoot
+) -> None:
+    db = julia.res.db
+    specialty = await db.fetchval(
+        "INSERT INTO specialties (name) VALUES ('Pediatria') RETURNING id"
+    )
+    hospital = await db.fetchval(
+        """INSERT INTO hospitals (name, city, state) VALUES ('Hospital São Luiz', 'São Paulo', 'SP')
+           RETURNING id"""
+    )
+    shift = await db.fetchval(
+        """INSERT INTO shifts (hospital_id, specialty_id, starts_at, ends_at, period, pay_cents)
+           VALUES ($1, $2, now() + interval '3 days', now() + interval '3 days 12 hours',
+                   'diurno', 200000) RETURNING id""",
+        hospital,
+        specialty,
+    )
+    fake.anthropic.script(
+        tool_call("reserve_shift", {"shift_id": shift}), text_reply("fechado, reservei pra vc!")
+    )
+    await julia.say(PHONE, "quero esse plantão do são luiz")
+    await until(lambda: fake.evolution.texts_to(PHONE) == ["fechado, reservei pra vc!"])
+    await until(lambda: any(m.private for m in chatwoot.messages))
+    [note] = [m for m in chatwoot.messages if m.private]
+    assert f"plantão {shift}" in note.content and "Hospital São Luiz" in note.content
+    assert "confirmação de um operador" in note.content
+
+    await julia.say(PHONE, "pare de me mandar mensagem")
+    await until(lambda: len([m for m in chatwoot.messages if m.private]) == 2)
+    await settle()
+    notes = [m.content for m in chatwoot.messages if m.private]
+    assert "opt-out" in notes[1]
+    cw = chatwoot.conversation_of(PHONE)
+    assert cw is not None
+    contents = [m.content for m in chatwoot.messages_in(cw.id) if not m.private]
+    assert contents[-1] == fake.evolution.texts_to(PHONE)[-1]  # the confirmation, mirrored
+    assert len(contents) == 4
 
 
 async def test_julias_own_mirrored_messages_never_come_back_as_sends(
