@@ -19,7 +19,7 @@ from app.workers.chatwoot_jobs import (
     reconciliar_chatwoot,
     verificar_chatwoot_evolution,
 )
-from tests.support.fake_chatwoot import ACCOUNT_ID, API_KEY, INBOX_ID, FakeChatwoot
+from tests.support.fake_chatwoot import ACCOUNT_ID, AGENT, API_KEY, INBOX_ID, FakeChatwoot
 from tests.support.fake_vendors import text_reply, tool_call
 from tests.support.julia import Julia, running_julia, vendor_settings
 
@@ -250,8 +250,7 @@ async def test_removing_the_label_hands_back_and_adding_it_takes_over(
     cw = await a_mirrored_exchange(julia, fake, chatwoot)
     await deliver_outbox(julia, chatwoot)
     # An operator puts the label on: a person takes the conversation.
-    with chatwoot._lock:
-        chatwoot._set_labels(chatwoot.conversations[cw], ["humano"])
+    chatwoot.add_label(cw, "humano")
     await deliver_outbox(julia, chatwoot)
     await until(lambda: chatwoot.conversations[cw].status == "open")
     assert await julia.res.db.fetchval("SELECT control FROM conversations") == "humano"
@@ -261,6 +260,15 @@ async def test_removing_the_label_hands_back_and_adding_it_takes_over(
     await deliver_outbox(julia, chatwoot)
     await until(lambda: chatwoot.conversations[cw].status == "pending")
     assert await julia.res.db.fetchval("SELECT control FROM conversations") == "julia"
+    await deliver_outbox(julia, chatwoot)
+    await settle(0.5)
+    assert await julia.res.db.fetchval("SELECT control FROM conversations") == "julia"
+
+    # Assigned to an agent: a person takes it again, and Chatwoot shows it.
+    chatwoot.assign(cw, AGENT)
+    await deliver_outbox(julia, chatwoot)
+    await until(lambda: "humano" in chatwoot.conversations[cw].labels)
+    assert await julia.res.db.fetchval("SELECT control FROM conversations") == "humano"
 
 
 async def test_a_reservation_and_an_opt_out_become_private_notes(

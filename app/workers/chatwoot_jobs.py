@@ -22,7 +22,12 @@ from app.core.resources import Resources
 from app.domain.handoff import chatwoot as mirror
 from app.domain.handoff import chatwoot_repository as chatwoot_repo
 from app.domain.inbox import repository as inbox
-from app.domain.inbox.chatwoot import ConversationChange, apply_event, parse_event
+from app.domain.inbox.chatwoot import (
+    AgentMessage,
+    ConversationChange,
+    apply_event,
+    parse_event,
+)
 from app.domain.operations.chatwoot_check import check_evolution_integration
 from app.domain.outbound.gateway import Gateway
 from app.integrations.protocols import ChatwootError
@@ -82,7 +87,9 @@ async def run_chatwoot_event(ctx: dict[str, Any], event_id: int) -> str:
             return "skipped"
         event = parse_event(delivery.payload)
         own_user_id = None
-        if isinstance(event, ConversationChange) and event.assigned_to is not None:
+        if isinstance(event, AgentMessage) or (
+            isinstance(event, ConversationChange) and event.assigned_to is not None
+        ):
             own_user_id = await _own_user_id(res)
         applied = await apply_event(conn, event, res.settings, own_user_id=own_user_id)
         status = "ignored" if applied.outcome in ("ignored", "own_mirror") else "done"

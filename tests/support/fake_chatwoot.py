@@ -20,7 +20,8 @@ it. Shapes, from chatwoot/chatwoot:
     fake.down(503) / fake.up()             every API call answers 503 until up()
     fake.lose_answers(times)               the next message creates happen, then answer 503
     fake.agent_writes(conversation, text)  an agent's reply; its webhook joins `fake.outbox`
-    fake.resolve(conversation), fake.remove_label(conversation, label)
+    fake.resolve(conversation), fake.add_label / remove_label(conversation, label),
+    fake.assign(conversation, agent)
     fake.signed(payload, secret)           (body, headers) as Chatwoot posts it
 """
 
@@ -148,6 +149,27 @@ class FakeChatwoot:
     def resolve(self, conversation_id: int) -> None:
         with self._lock:
             self._set_status(conversation_id, "resolved")
+
+    def add_label(self, conversation_id: int, label: str) -> None:
+        with self._lock:
+            conversation = self.conversations[conversation_id]
+            self._set_labels(conversation, [*conversation.labels, label])
+
+    def assign(self, conversation_id: int, agent: dict[str, Any]) -> None:
+        """An operator assigns the conversation (conversation_updated, assignee_id)."""
+        with self._lock:
+            conversation = self.conversations[conversation_id]
+            previous = conversation.assignee["id"] if conversation.assignee else None
+            conversation.assignee = agent
+            self.outbox.append(
+                self._conversation_push(conversation)
+                | {
+                    "event": "conversation_updated",
+                    "changed_attributes": [
+                        {"assignee_id": {"previous_value": previous, "current_value": agent["id"]}}
+                    ],
+                }
+            )
 
     def remove_label(self, conversation_id: int, label: str) -> None:
         with self._lock:

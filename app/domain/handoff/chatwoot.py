@@ -28,7 +28,7 @@ from app.domain.handoff import service as handoff
 from app.domain.handoff.chatwoot_repository import Link, LinkedConversation, NoteSource
 from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
-from app.integrations.protocols import Chatwoot, ChatwootMessage
+from app.integrations.protocols import Chatwoot, ChatwootError, ChatwootMessage
 
 log = get_logger(__name__)
 
@@ -298,6 +298,12 @@ async def reconcile(
     send id) of each relay to deliver."""
     since = now - timedelta(minutes=settings.CHATWOOT_RECONCILE_MINUTES)
     planned: list[tuple[int, int]] = []
+    # The token's own user writes Julia's mirror: never an agent's reply.
+    try:
+        own_user_id = await chatwoot.own_user_id()
+    except ChatwootError as exc:
+        log.warning("chatwoot.reconcile_unavailable", error=str(exc))
+        return planned
     for link in await repo.links_to_reconcile(db, since, RECONCILE_CONVERSATIONS):
         try:
             messages = await chatwoot.list_messages(link.chatwoot_conversation_id)
@@ -311,7 +317,9 @@ async def reconcile(
         replies = [
             m
             for m in messages
-            if is_agent_reply(m) and (m.created_at is None or m.created_at >= since.timestamp())
+            if is_agent_reply(m)
+            and m.sender_id != own_user_id
+            and (m.created_at is None or m.created_at >= since.timestamp())
         ]
         if not replies:
             continue

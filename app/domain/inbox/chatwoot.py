@@ -146,7 +146,9 @@ async def apply_event(
         return Applied("ignored")
     if isinstance(event, AgentMessage):
         message = event.message
-        if await chatwoot_repo.is_mirrored_message(conn, message.id):
+        if message.sender_id == own_user_id or await chatwoot_repo.is_mirrored_message(
+            conn, message.id
+        ):
             return Applied("own_mirror")
         linked = await chatwoot_repo.find_linked(conn, message.conversation_id)
         if linked is None:
