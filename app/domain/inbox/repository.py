@@ -1,5 +1,5 @@
 """SQL for the inbox: `webhook_events`, one row per vendor delivery (Evolution, Slack, and
-Chatwoot next).
+Chatwoot).
 
 Every vendor follows one lifecycle: the edge stores the delivery as `received`, deduplicated
 by (source, provider id) with ON CONFLICT DO NOTHING; whoever acts on it finishes it as
