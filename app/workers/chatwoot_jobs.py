@@ -24,10 +24,12 @@ from app.domain.handoff import chatwoot_repository as chatwoot_repo
 from app.domain.inbox import repository as inbox
 from app.domain.inbox.chatwoot import (
     AgentMessage,
+    Applied,
     ConversationChange,
     apply_event,
     parse_event,
 )
+from app.domain.inbox.drain import TRANSIENT
 from app.domain.operations.chatwoot_check import check_evolution_integration
 from app.domain.outbound.gateway import Gateway
 from app.integrations.protocols import ChatwootError
@@ -60,7 +62,12 @@ async def mirror_chatwoot(ctx: dict[str, Any], conversation_id: int) -> str:
         return "busy"
     try:
         await mirror.mirror_conversation(
-            res.db, chatwoot, res.settings, conversation_id, datetime.now(UTC)
+            res.db,
+            chatwoot,
+            res.settings,
+            conversation_id,
+            datetime.now(UTC),
+            still_held=lease.refresh,
         )
     except ChatwootError as exc:
         tries = int(ctx.get("job_try") or 1)
@@ -91,9 +98,18 @@ async def run_chatwoot_event(ctx: dict[str, Any], event_id: int) -> str:
             isinstance(event, ConversationChange) and event.assigned_to is not None
         ):
             own_user_id = await _own_user_id(res)
-        applied = await apply_event(conn, event, res.settings, own_user_id=own_user_id)
-        status = "ignored" if applied.outcome in ("ignored", "own_mirror") else "done"
-        await inbox.finish_event(conn, event_id, status, None)
+        error = None
+        try:
+            async with conn.transaction():  # a savepoint: a failure leaves only the mark
+                applied = await apply_event(conn, event, res.settings, own_user_id=own_user_id)
+            status = "ignored" if applied.outcome in ("ignored", "own_mirror") else "done"
+        except TRANSIENT:
+            raise  # the database, not the delivery: ARQ runs it again
+        except Exception as exc:  # the delivery cannot be applied: kept as failed, with why
+            log.exception("chatwoot.event_failed", webhook_event_id=event_id)
+            applied, status = Applied("failed"), "failed"
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        await inbox.finish_event(conn, event_id, status, error)
     log.info(
         "chatwoot.event_applied",
         webhook_event_id=event_id,

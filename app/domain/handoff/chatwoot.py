@@ -12,6 +12,7 @@ webhook and the reconciliation never take Julia's own mirror for an agent's repl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -37,6 +38,8 @@ HUMAN_LABEL = "humano"
 # Messages mirrored per run; a longer backlog is finished by the next trigger or sweep.
 MESSAGE_BATCH = 200
 RECONCILE_CONVERSATIONS = 100
+
+Held = Callable[[], Awaitable[bool]]
 
 _MEDIA_NAMES = {
     "image": "imagem",
@@ -70,10 +73,19 @@ def relay_key(chatwoot_message_id: int) -> str:
 
 
 async def mirror_conversation(
-    db: asyncpg.Pool, chatwoot: Chatwoot, settings: Settings, conversation_id: int, now: datetime
+    db: asyncpg.Pool,
+    chatwoot: Chatwoot,
+    settings: Settings,
+    conversation_id: int,
+    now: datetime,
+    *,
+    still_held: Held | None = None,
 ) -> int:
     """Bring the conversation's Chatwoot copy up to date; returns how many items were
-    created. Raises ChatwootError when Chatwoot cannot answer (the caller retries)."""
+    created. Raises ChatwootError when Chatwoot cannot answer (the caller retries).
+
+    One run per conversation at a time (the caller's lock): `still_held` renews it before
+    each item and stops the run when it was lost, so two runs never create the same item."""
     conversation = await conversations.get(db, conversation_id)
     if conversation is None:
         return 0
@@ -83,6 +95,8 @@ async def mirror_conversation(
     link = await _ensure_link(db, chatwoot, settings, conversation, doctor)
     created = 0
     for message in await repo.pending_messages(db, conversation_id, MESSAGE_BATCH):
+        if still_held is not None and not await still_held():
+            return created
         created += await _mirror_item(
             db,
             chatwoot,
@@ -95,6 +109,8 @@ async def mirror_conversation(
             now=now,
         )
     for note in await repo.note_sources(db, conversation_id, doctor.id, conversation.created_at):
+        if still_held is not None and not await still_held():
+            return created
         created += await _mirror_item(
             db,
             chatwoot,
