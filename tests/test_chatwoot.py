@@ -47,6 +47,7 @@ def chatwoot_settings(url: str) -> dict[str, Any]:
         "CHATWOOT_INBOX_ID": INBOX_ID,
         "CHATWOOT_WEBHOOK_SECRET": SECRET,
         "CHATWOOT_RETRY_SECONDS": 0.2,
+        "DASHBOARD_URL": "https://painel.revoluna.test",
     }
 
 
@@ -119,6 +120,8 @@ async def test_a_doctor_message_and_julias_reply_appear_in_chatwoot_once_each(
     assert contact.phone_number == f"+{PHONE}" and contact.name == "Dra. Ana"
     doctor_id = await julia.res.db.fetchval("SELECT id FROM doctors")
     assert contact.identifier == f"julia-medico-{doctor_id}"
+    link = f"https://painel.revoluna.test/medicos/{doctor_id}"
+    assert contact.additional_attributes["julia_dashboard_url"] == link
     assert chatwoot.conversations[cw].status == "pending"  # Julia is handling it
 
     # The mirror runs again (a second trigger, a retried job, the sweep): nothing new.
