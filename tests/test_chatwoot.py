@@ -163,6 +163,29 @@ async def test_chatwoot_down_never_delays_the_reply_and_everything_appears_once_
     assert fake.evolution.texts_to(PHONE) == ["tenho sim, sábado diurno"]
 
 
+async def test_julias_handoff_shows_in_chatwoot_as_a_note_the_label_and_open(
+    julia: Julia, fake: Any, chatwoot: FakeChatwoot
+) -> None:
+    cw = await a_mirrored_exchange(julia, fake, chatwoot)
+    await julia.say(PHONE, "quero falar com uma pessoa de verdade")
+    await until(lambda: len(fake.evolution.texts_to(PHONE)) == 2)  # the transition message
+    await until(lambda: "humano" in chatwoot.conversations[cw].labels)
+    await until(lambda: chatwoot.conversations[cw].status == "open")
+    await until(lambda: any(m.private for m in chatwoot.messages_in(cw)))
+    [note] = [m.content for m in chatwoot.messages_in(cw) if m.private]
+    assert "Motivo: pediu para falar com uma pessoa" in note
+    public = [m.content for m in chatwoot.messages_in(cw) if not m.private]
+    assert public[-2:] == [
+        "quero falar com uma pessoa de verdade",
+        fake.evolution.texts_to(PHONE)[-1],
+    ]
+    # Julia's own label and status changes come back: nothing changes.
+    await deliver_outbox(julia, chatwoot)
+    await settle()
+    assert await julia.res.db.fetchval("SELECT control FROM conversations") == "humano"
+    assert len(fake.evolution.texts_to(PHONE)) == 2
+
+
 async def test_an_agents_reply_reaches_the_doctor_once_and_silences_julia(
     julia: Julia, fake: Any, chatwoot: FakeChatwoot
 ) -> None:
