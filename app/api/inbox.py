@@ -1,6 +1,6 @@
 """What every vendor webhook route shares (DESIGN rules 1, 4, 5).
 
-One route file per vendor (`evolution.py`, `slack.py`, Chatwoot next), each the same steps:
+One route file per vendor (`evolution.py`, `slack.py`, `chatwoot.py`), each the same steps:
 verify the caller → `read_body` (bounded: 413, or the status the vendor does not retry) →
 `parse_json` (400) → store the delivery in `webhook_events` inside `inbox_transaction`, or as
 one statement inside `storing` (deduplicated; a store failure answers 503 so the vendor

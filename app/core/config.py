@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     CHATWOOT_ACCOUNT_ID: PositiveInt | None = None
     CHATWOOT_INBOX_ID: PositiveInt | None = None
     CHATWOOT_WEBHOOK_SECRET: SecretStr | None = None
+    # Where an operator opens a doctor's record; the Chatwoot contact links to
+    # `{DASHBOARD_URL}/medicos/{doctor_id}` (no link when unset).
+    DASHBOARD_URL: AnyHttpUrl | None = None
+    # A mirror job that finds Chatwoot down tries again after this many seconds (growing
+    # with each try); the scheduler's `espelhar_chatwoot` picks up whatever is still left.
+    CHATWOOT_RETRY_SECONDS: float = Field(default=10.0, gt=0, le=600)
+    # Chatwoot does not retry webhooks: `reconciliar_chatwoot` reads the agent messages of
+    # the conversations that moved in this window and relays any the webhook missed.
+    CHATWOOT_RECONCILE_MINUTES: PositiveInt = 30
 
     # Slack
     SLACK_WEBHOOK_URL: SecretStr | None = None
@@ -323,6 +332,16 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.TZ)
+
+    @property
+    def chatwoot_configured(self) -> bool:
+        """Julia mirrors into Chatwoot only with all four of its settings."""
+        return None not in (
+            self.CHATWOOT_URL,
+            self.CHATWOOT_API_KEY,
+            self.CHATWOOT_ACCOUNT_ID,
+            self.CHATWOOT_INBOX_ID,
+        )
 
     @property
     def git_sha(self) -> str | None:

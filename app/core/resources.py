@@ -23,8 +23,10 @@ from app.core.config import Settings
 from app.core.logging import get_logger
 from app.integrations.protocols import (
     LLM,
+    Chatwoot,
     DocumentFolder,
     Embedder,
+    EvolutionChatwootProbe,
     MessageSender,
     Notifier,
     SlackReplier,
@@ -131,6 +133,39 @@ class Resources:
         api_url = settings.GOOGLE_DRIVE_API_URL
         return GoogleDrive(
             settings.GOOGLE_APPLICATION_CREDENTIALS, api_url=str(api_url) if api_url else None
+        )
+
+    @cached_property
+    def chatwoot(self) -> Chatwoot | None:
+        """Chatwoot's Application API; None unless CHATWOOT_URL, CHATWOOT_API_KEY,
+        CHATWOOT_ACCOUNT_ID and CHATWOOT_INBOX_ID are all set."""
+        settings = self.settings
+        if not settings.chatwoot_configured:
+            return None
+        from app.integrations.chatwoot import ChatwootClient
+
+        assert settings.CHATWOOT_API_KEY is not None
+        assert settings.CHATWOOT_ACCOUNT_ID is not None and settings.CHATWOOT_INBOX_ID is not None
+        return ChatwootClient(
+            self.http,
+            base_url=str(settings.CHATWOOT_URL),
+            api_key=settings.CHATWOOT_API_KEY.get_secret_value(),
+            account_id=settings.CHATWOOT_ACCOUNT_ID,
+            inbox_id=settings.CHATWOOT_INBOX_ID,
+        )
+
+    @cached_property
+    def evolution_chatwoot(self) -> EvolutionChatwootProbe | None:
+        """Asks Evolution whether its own Chatwoot integration is on; None without
+        EVOLUTION_API_URL."""
+        settings = self.settings
+        if settings.EVOLUTION_API_URL is None:
+            return None
+        from app.integrations.evolution import EvolutionChatwootFinder
+
+        key = settings.EVOLUTION_API_KEY
+        return EvolutionChatwootFinder(
+            self.http, str(settings.EVOLUTION_API_URL), key.get_secret_value() if key else ""
         )
 
     async def _close_vendors(self) -> None:

@@ -80,6 +80,31 @@ class EvolutionSender:
             return
 
 
+class EvolutionChatwootFinder:
+    """`GET /chatwoot/find/{instance}`: whether Evolution's own Chatwoot integration is on.
+
+    Evolution 2.3.6 answers 200 with the instance's ChatwootDto and a `webhook_url`
+    (chatwoot.controller.ts `findChatwoot`, routes/chatwoot.router.ts), `enabled: false`
+    when nothing is set, and 400 "Chatwoot is disabled" when the server runs without
+    CHATWOOT_ENABLED. The answer carries the Chatwoot token: only `enabled` is read.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._headers = {"apikey": api_key}
+
+    async def chatwoot_enabled(self, instance: str) -> bool:
+        response = await self._http.get(
+            f"{self._base}/chatwoot/find/{instance}", headers=self._headers, timeout=10.0
+        )
+        if response.status_code == 400:
+            return False  # Chatwoot is disabled in this Evolution server
+        response.raise_for_status()
+        body = response.json()
+        return isinstance(body, dict) and body.get("enabled") is True
+
+
 # Baileys' errors, as Evolution's `error.toString()` renders them in a 400.
 _NOT_SENT = re.compile(r"connection closed|not connected|connection is not open", re.IGNORECASE)
 _MAYBE_SENT = re.compile(r"timed out|timeout", re.IGNORECASE)

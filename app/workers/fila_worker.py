@@ -23,6 +23,7 @@ from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, open_resources
 from app.workers.boundary import arq_job
+from app.workers.chatwoot_jobs import mirror_chatwoot, run_chatwoot_event
 from app.workers.inbox_jobs import InboxDrainer
 from app.workers.jobs import deliver_reply, run_turn
 from app.workers.outreach_jobs import send_outbound
@@ -78,6 +79,8 @@ class WorkerSettings:
         _registered(run_slack_command, queue.RUN_SLACK_COMMAND),
         _registered(send_outbound, queue.SEND_OUTBOUND),
         _registered(deliver_reply, queue.DELIVER_REPLY),
+        _registered(mirror_chatwoot, queue.MIRROR_CHATWOOT),
+        _registered(run_chatwoot_event, queue.RUN_CHATWOOT_EVENT),
     ]
     on_startup = startup
     on_shutdown = shutdown

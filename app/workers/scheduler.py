@@ -33,6 +33,11 @@ from app.domain.operations import repository, retention
 from app.workers import boundary
 from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
 from app.workers.briefing_jobs import sync_briefings
+from app.workers.chatwoot_jobs import (
+    espelhar_chatwoot,
+    reconciliar_chatwoot,
+    verificar_chatwoot_evolution,
+)
 from app.workers.jobs import sweep
 from app.workers.outreach_jobs import (
     despachar_envios,
@@ -113,6 +118,11 @@ def job_table(settings: Settings) -> list[JobSpec]:
         JobSpec("sincronizar_modelos", sincronizar_modelos, 3600),
         # The weekly briefing from Google Drive (skipped without the folder or credentials).
         JobSpec("sync_briefings", sync_briefings, 3600),
+        # Chatwoot (skipped unless configured): what the mirror's triggers missed, the agent
+        # replies whose webhook never came, and Evolution's own integration left on.
+        JobSpec("espelhar_chatwoot", espelhar_chatwoot, 60),
+        JobSpec("reconciliar_chatwoot", reconciliar_chatwoot, 60),
+        JobSpec("verificar_chatwoot_evolution", verificar_chatwoot_evolution, 600),
     ]
 
 

@@ -598,6 +598,8 @@ class FakeEvolution(_Vendor):
         self.presence_blocks = True
         self._failures: deque[int] = deque()
         self._answers: deque[tuple[int, Any, float]] = deque()
+        # Instances whose own Chatwoot integration is on (GET /chatwoot/find/{instance}).
+        self.chatwoot_enabled: set[str] = set()
 
     def answer_next(self, status: int, body: Any, *, after: float = 0.0) -> None:
         """The next sendText answers `status` with `body` (Evolution's error shape, see
@@ -622,12 +624,47 @@ class FakeEvolution(_Vendor):
             self._answers.clear()
             self.api_key = "evo-key"
             self.presence_blocks = True
+            self.chatwoot_enabled = set()
 
     def routes(self) -> list[Route]:
         return [
             Route("/message/sendText/{instance}", self._send_text, methods=["POST"]),
             Route("/chat/sendPresence/{instance}", self._send_presence, methods=["POST"]),
+            Route("/chatwoot/find/{instance}", self._find_chatwoot, methods=["GET"]),
         ]
+
+    async def _find_chatwoot(self, request: Request) -> Response:
+        # Evolution 2.3.6 chatwoot.controller.ts `findChatwoot`: the instance's ChatwootDto
+        # plus `webhook_url`, or the empty settings with `enabled: false`.
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        instance = request.path_params["instance"]
+        with self._lock:
+            enabled = instance in self.chatwoot_enabled
+        if not enabled:
+            return JSONResponse(
+                {
+                    "enabled": False,
+                    "url": "",
+                    "accountId": "",
+                    "token": "",
+                    "signMsg": False,
+                    "nameInbox": "",
+                    "webhook_url": "",
+                }
+            )
+        return JSONResponse(
+            {
+                "enabled": True,
+                "accountId": "1",
+                "token": "cw-secret-token",
+                "url": "http://chatwoot.local",
+                "nameInbox": instance,
+                "signMsg": False,
+                "webhook_url": f"http://evolution.local/chatwoot/webhook/{instance}",
+            }
+        )
 
     @staticmethod
     def _error(status: int, message: Any) -> JSONResponse:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -56,6 +56,9 @@ IN_FLIGHT = timedelta(minutes=2)
 TYPING_CALL_TIMEOUT_S = 30.0
 
 Clock = Callable[[], datetime]
+# Told the conversation of every message that went out, after it is recorded (the Chatwoot
+# mirror's trigger). A failure there is logged and never undoes the send.
+AfterSent = Callable[[int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +90,10 @@ class Gateway:
         limiter: Limiter,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        after_sent: AfterSent | None = None,
     ) -> None:
         self._db = db
+        self._after_sent = after_sent
         self._sender = sender
         self._status = status
         self._settings = settings
@@ -169,6 +174,11 @@ class Gateway:
         log.info(
             "outbound.sent", send_id=row.id, kind=row.kind, conversation_id=row.conversation_id
         )
+        if self._after_sent is not None and row.conversation_id is not None:
+            try:
+                await self._after_sent(row.conversation_id)
+            except Exception as exc:  # the message went out; only its mirror is late
+                log.warning("outbound.after_sent_failed", error=type(exc).__name__)
         return Outcome(row.id, "sent")
 
     async def _rule_blocking(self, row: OutboundSend, now: datetime) -> _Decision | None:
@@ -312,7 +322,7 @@ class Gateway:
             conversation_id=row.conversation_id,
             doctor_id=row.doctor_id,
             direction="out",
-            author="system" if row.kind == "system" else "julia",
+            author=_AUTHORS.get(row.kind, "julia"),
             instance=row.instance,
             provider_message_id=provider_id,
             body=row.body,
@@ -333,6 +343,11 @@ class Gateway:
             await doctors.touch_outbound(conn, row.doctor_id, now, proactive=row.proactive)
         if row.conversation_id is not None:
             await conversations.touch_outbound(conn, row.conversation_id, now)
+
+
+# Who wrote a recorded send: a relay is a person's words (from Chatwoot), `system` Julia's
+# fixed transition and confirmation texts.
+_AUTHORS = {"relay": "human", "system": "system"}
 
 
 def _rerouted(row: OutboundSend, chip_id: int, instance: str) -> OutboundSend:
