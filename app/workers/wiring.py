@@ -10,6 +10,7 @@ from app.domain.agent.turn import TurnServices
 from app.domain.outbound.gateway import AfterSent, Gateway
 from app.domain.outbound.limiter import Limiter
 from app.domain.outbound.status import StatusReader
+from app.domain.outreach.freshness import Freshener
 from app.workers.jobs import requeue, scheduler
 
 
@@ -21,6 +22,7 @@ def gateway(res: Resources, status: StatusReader | None = None) -> Gateway:
         settings=res.settings,
         limiter=Limiter(res.redis, res.db),
         after_sent=_mirror_after_send(res),
+        freshen=Freshener(res.db, res.settings),
     )
 
 

@@ -59,6 +59,9 @@ Clock = Callable[[], datetime]
 # Told the conversation of every message that went out, after it is recorded (the Chatwoot
 # mirror's trigger). A failure there is logged and never undoes the send.
 AfterSent = Callable[[int], Awaitable[None]]
+# Checks a proactive text that quotes a shift right before it goes: the row to send (itself
+# or rewritten), or None to drop it (app.domain.outreach.freshness).
+Freshen = Callable[[OutboundSend, datetime], Awaitable[OutboundSend | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +94,11 @@ class Gateway:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         after_sent: AfterSent | None = None,
+        freshen: Freshen | None = None,
     ) -> None:
         self._db = db
         self._after_sent = after_sent
+        self._freshen = freshen
         self._sender = sender
         self._status = status
         self._settings = settings
@@ -152,6 +157,15 @@ class Gateway:
             # A process died between claiming this send and recording its result.
             return await self._decide(row, _Decision("failed", "resultado_incerto"), now)
         decision = await self._rule_blocking(row, now)
+        if decision is None and row.proactive and row.shift_id is not None and self._freshen:
+            # Nothing stale goes out: a quoted shift that is gone is rewritten or dropped.
+            fresh = await self._freshen(row, now)
+            if fresh is None:
+                decision = _Decision("cancelled", "plantao_indisponivel")
+            elif fresh.status not in ("pending", "deferred") or fresh.attempts != row.attempts:
+                return Outcome(row.id, "cancelled", "enviado_por_outro_processo")
+            else:
+                row = fresh
         if decision is None and row.proactive:
             row, decision = await self._admit(row, now)
         if decision is not None:

@@ -33,11 +33,12 @@ class OutboundSend:
     decided_at: datetime | None  # the latest decision, or the claim of a send in progress
     sent_at: datetime | None
     typing_ms: int = 0  # "digitando…" shown before a reply part, ending at not_before
+    shift_id: int | None = None  # the shift a proactive text quotes
 
 
 _COLUMNS = """id, idempotency_key, kind, proactive, doctor_id, to_phone, conversation_id,
               turn_id, chip_id, instance, body, status, reason, attempts, provider_message_id,
-              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms"""
+              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms, shift_id"""
 
 
 def _send(row: asyncpg.Record) -> OutboundSend:
@@ -61,14 +62,15 @@ async def create(
     autonomous: bool = False,
     not_before: datetime | None = None,
     typing_ms: int = 0,
+    shift_id: int | None = None,
 ) -> OutboundSend:
     """Record a message before it is sent; an existing key returns the existing row."""
     row = await conn.fetchrow(
         f"""INSERT INTO outbound_sends (idempotency_key, kind, proactive, doctor_id, to_phone,
                                         body, conversation_id, turn_id, chip_id, instance,
-                                        campaign_id, autonomous, not_before, typing_ms)
+                                        campaign_id, autonomous, not_before, typing_ms, shift_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()),
-                    $14)
+                    $14, $15)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {_COLUMNS}""",
         key,
@@ -85,6 +87,7 @@ async def create(
         autonomous,
         not_before,
         typing_ms,
+        shift_id,
     )
     if row is None:
         row = await conn.fetchrow(
@@ -92,6 +95,23 @@ async def create(
         )
     assert row is not None
     return _send(row)
+
+
+async def rewrite(
+    conn: Executor, send_id: int, *, body: str, shift_id: int | None, attempts: int
+) -> OutboundSend | None:
+    """Replace a waiting proactive text (its quoted shift is gone); None when the row was
+    claimed or decided meanwhile."""
+    row = await conn.fetchrow(
+        f"""UPDATE outbound_sends SET body = $2, shift_id = $3
+            WHERE id = $1 AND attempts = $4 AND status IN ('pending', 'deferred')
+            RETURNING {_COLUMNS}""",
+        send_id,
+        body,
+        shift_id,
+        attempts,
+    )
+    return _send(row) if row else None
 
 
 async def get(conn: Executor, send_id: int) -> OutboundSend | None:

@@ -188,6 +188,18 @@ async def campaign_shifts(
     return [OfferedShift(**dict(r.items())) for r in rows]
 
 
+async def shift_offered(conn: Executor, shift_id: int, *, now: datetime) -> bool:
+    """Whether a shift can still be offered: open and not started."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM shifts
+                              WHERE id = $1 AND status = 'aberto' AND starts_at > $2)""",
+            shift_id,
+            now,
+        )
+    )
+
+
 async def open_shift_for_doctor(
     conn: Executor, doctor_id: int, *, now: datetime, campaign_id: int | None
 ) -> OfferedShift | None:
@@ -450,12 +462,14 @@ async def campaign_has_open_work(conn: Executor, campaign_id: int) -> bool:
     )
 
 
-async def open_proactive_due(conn: Executor, before: datetime) -> int:
-    """Proactive messages written and due before `before` but not yet decided for good;
-    not those held by PILOT_MODE or a paused campaign, which take no chip's time."""
+async def open_proactive_due(conn: Executor, before: datetime | None) -> int:
+    """Proactive messages written and due before `before` (None: whenever) but not yet
+    decided for good; not those held by PILOT_MODE or a paused campaign, which take no
+    chip's time."""
     n: int = await conn.fetchval(
         """SELECT count(*) FROM outbound_sends
-           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
+           WHERE proactive AND status IN ('pending', 'deferred')
+             AND ($1::timestamptz IS NULL OR not_before <= $1)
              AND reason IS DISTINCT FROM 'pilot_mode'
              AND reason IS DISTINCT FROM 'campanha_pausada'""",
         before,
