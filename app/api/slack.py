@@ -5,8 +5,8 @@ Slack wants an answer within 3 s and retries otherwise (`X-Slack-Retry-Num`), so
 runs in the worker (`run_slack_command`); retries are deduplicated by `event_id` in
 `webhook_events`. The one exception is `pausar`: its julia_status row is written here, in
 the transaction that stores the event, so the emergency stop holds when Slack gets its
-answer, whether or not a worker is up; the job only answers in the thread. A request without a valid v0 signature from the last 5 minutes gets 401
-and nothing is stored.
+answer, whether or not a worker is up; the job only answers in the thread. A request
+without a valid v0 signature from the last 5 minutes gets 401 and nothing is stored.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from app.domain.inbox import repository as inbox
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import IN_FLIGHT
 
-
 # A resume (a julia_status 'ativo' row) whose waiting doctors were queued already; kept a
 # week, far longer than any process takes to notice a row.
 _RESUMED = "julia:resume-answered:{}"

@@ -1,6 +1,6 @@
 """Operator commands: `@julia pausar julia motivo: ...`, `retomar julia`, `status`, `ajuda`,
-`handoffs`, `metricas`, `sincronizar briefing` (Slack mentions), and the same actions from
-the `julia` CLI.
+`handoffs`, `metricas`, `sincronizar briefing`, `optout <telefone>` (Slack mentions), and the
+same actions from the `julia` CLI.
 
 `parse_command` is pure; `run_command` acts and returns the Portuguese reply. Pausing and
 resuming insert a `julia_status` row (the row history is the audit trail), tell the
@@ -28,6 +28,7 @@ from app.domain.operations import repository
 from app.domain.operations.metrics import daily_metrics, format_metrics
 from app.domain.outbound import status_repository
 from app.domain.outbound.status_repository import JuliaStatus
+from app.domain.privacy import service as privacy
 from app.integrations.protocols import DriveError
 
 log = get_logger(__name__)
@@ -41,6 +42,7 @@ CommandName = Literal[
     "handoffs",
     "metrics",
     "sync_briefing",
+    "optout",
     "unknown",
     "invalid",
 ]
@@ -60,6 +62,7 @@ HELP = "\n".join(
         "• `@julia handoffs`: conversas que estão com um humano agora",
         "• `@julia metricas`: os números de hoje",
         "• `@julia sincronizar briefing`: lê agora o briefing da semana no Google Drive",
+        "• `@julia optout <telefone>`: registra que o médico não quer mais mensagens (LGPD)",
         "• `@julia ajuda`: esta mensagem",
     ]
 )
@@ -78,6 +81,7 @@ class Command:
     name: CommandName
     motivo: str | None = None
     error: str | None = None  # the reply for an `invalid` command
+    phone: str | None = None  # `optout`: the number as the operator typed it
 
 
 # Parsing -----------------------------------------------------------------------------------
@@ -94,6 +98,11 @@ _SIMPLE: list[tuple[re.Pattern[str], CommandName]] = [
     (re.compile(r"^metricas?\b"), "metrics"),
     (re.compile(r"^sincroniz(?:ar|a|e)\s+(?:o\s+)?briefing\b"), "sync_briefing"),
 ]
+_OPT_OUT = re.compile(r"^opt\s*-?\s*out\b")
+ASK_PHONE = (
+    "Informe o telefone do médico: `@julia optout <telefone>` "
+    "(ex.: `@julia optout +55 11 98700-1122`)."
+)
 _MOTIVO = re.compile(r"\bmotivo\b\s*[:=\-–—]?\s*")
 _EDGES = " \t\r\n,;:.!-–—"
 
@@ -134,6 +143,11 @@ def parse_command(text: str) -> Command:
         if motivo is None:
             return Command("invalid", error=ASK_MOTIVO)
         return Command("pause", motivo=motivo)
+    if match := _OPT_OUT.match(folded):
+        phone = original[match.end() :].strip(_EDGES)
+        if not any(ch.isdigit() for ch in phone):
+            return Command("invalid", error=ASK_PHONE)
+        return Command("optout", phone=phone)
     if match := _RESUME.match(folded):
         return Command("resume", motivo=_motivo(original[match.end() :], folded[match.end() :]))
     for pattern, name in _SIMPLE:
@@ -317,6 +331,8 @@ async def run_command(
             return format_metrics(metrics)
         case "sync_briefing":
             return await _sync_briefing_reply(res)
+        case "optout":
+            return await _opt_out_reply(res, cmd.phone or "", via=via, user=user)
         case "help":
             return HELP
         case "invalid":
@@ -446,3 +462,29 @@ async def _sync_briefing_reply(res: Resources) -> str:
     if result.outcome == "empty_folder":
         return "A pasta de briefings está vazia; o briefing ativo (se houver) continua valendo."
     return result.summary
+
+
+# Opt-out recorded by an operator -------------------------------------------------------------
+
+
+async def _opt_out_reply(res: Resources, phone: str, *, via: str, user: str | None) -> str:
+    try:
+        async with transaction(res.db) as conn:
+            result = await privacy.record_opt_out(
+                conn, phone, via=via, operator=user, now=datetime.now(UTC)
+            )
+    except privacy.InvalidPhone:
+        return f"Não reconheci um telefone em “{phone[:40]}”.\n{ASK_PHONE}"
+    shown = format_phone(result.phone)
+    if not result.found:
+        return (
+            f"Opt-out registrado para {shown}. Esse número não está na base; ele fica na "
+            "lista de supressão e nunca recebe mensagem, nem se vier numa importação futura."
+        )
+    who = f"{result.doctor_name} ({shown})" if result.doctor_name else shown
+    if not result.newly:
+        return f"{who} já estava com opt-out; nada mudou."
+    return (
+        f"Opt-out registrado para {who}. Mensagens e follow-ups na fila foram cancelados "
+        "e nenhuma mensagem automática sai mais para esse número."
+    )

@@ -4,9 +4,10 @@ A message is first recorded in `outbound_sends` under an idempotency key (by the
 with `plan`), then `deliver` decides and sends it. Right before the send it re-reads the
 operator switch (julia_status), the conversation's control and the doctor's opt-out, so a
 pause or a takeover stops messages already planned; the claim that starts the send reads
-julia_status again in the same statement, so no send starts after a pause was committed. Each decision is recorded with its
-reason. A row that was being sent when its process died is never sent again: the send may
-have reached WhatsApp, and a doubled message is worse than a missing one.
+julia_status again in the same statement, so no send starts after a pause was committed.
+Each decision is recorded with its reason. A row that was being sent when its process died
+is never sent again: the send may have reached WhatsApp, and a doubled message is worse
+than a missing one.
 
 Proactive messages (campaign openers, follow-ups, reactivation, reminders) answer to more
 rules, checked in this order: the campaign is running, PILOT_MODE for autonomous ones,
