@@ -318,7 +318,7 @@ _NUMBER_SOURCE = _rx(
 
 
 def asks_number_source(text: str) -> bool:
-    """"Quem te deu meu número?", "onde vc conseguiu meu contato?": the doctor asks where
+    """ "Quem te deu meu número?", "onde vc conseguiu meu contato?": the doctor asks where
     their number came from (also a "juridico" handoff reason)."""
     return bool(_NUMBER_SOURCE.search(normalize(text)))
 

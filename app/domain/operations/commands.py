@@ -217,9 +217,7 @@ async def switch(
     only tells the channel and builds the answer."""
     if target == "ativo" and not motivo:
         motivo = "Retomando operação"
-    written = (
-        await status_repository.by_event(res.db, slack_event_id) if slack_event_id else None
-    )
+    written = await status_repository.by_event(res.db, slack_event_id) if slack_event_id else None
     if written is not None:
         before, after = written
     else:
