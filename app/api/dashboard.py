@@ -596,8 +596,10 @@ _PHONE = Field(
     description="the doctor's number as typed: +55 11 98700-1122, 11987001122, 5511987001122",
 )
 _BAD_PHONE: dict[int | str, dict[str, Any]] = {
-    **_BAD_BODY,
-    422: {"model": ErrorOut, "description": "the body is invalid or the phone is not a number"},
+    400: {
+        "model": ErrorOut,
+        "description": "the body could not be read, or `phone` is not a phone number",
+    },
 }
 
 
@@ -623,8 +625,8 @@ class ErasureOut(BaseModel):
     suppressed: bool = Field(description="always true: the number stays on the suppression list")
 
 
-def _phone_or_422(exc: privacy.InvalidPhone) -> HTTPException:
-    return HTTPException(422, str(exc))
+def _bad_phone(exc: privacy.InvalidPhone) -> HTTPException:
+    return HTTPException(400, str(exc))
 
 
 @router.post(
@@ -639,7 +641,7 @@ async def lgpd_opt_out(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) 
                 conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
             )
     except privacy.InvalidPhone as exc:
-        raise _phone_or_422(exc) from exc
+        raise _bad_phone(exc) from exc
     return OptOutOut(phone=result.phone, found=result.found, newly=result.newly)
 
 
@@ -655,7 +657,7 @@ async def lgpd_export(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) -
                 conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
             )
     except privacy.InvalidPhone as exc:
-        raise _phone_or_422(exc) from exc
+        raise _bad_phone(exc) from exc
 
 
 @router.post(
@@ -670,6 +672,6 @@ async def lgpd_erase(body: EraseIn, operator: OperatorDep, res: ResourcesDep) ->
                 conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
             )
     except privacy.InvalidPhone as exc:
-        raise _phone_or_422(exc) from exc
+        raise _bad_phone(exc) from exc
     log.info("dashboard.lgpd_erased", by=operator.sub, found=result.found)
     return ErasureOut(phone=result.phone, found=result.found, erased=result.erased, suppressed=True)

@@ -81,29 +81,37 @@ def _plain(row: Any) -> dict[str, Any]:
 # Export ------------------------------------------------------------------------------------
 
 # Each section of a data subject's export: the rows of one table that are about the doctor.
-# $1 the doctor id, $2 both spellings of the number, $3 the patterns that find the number in
-# raw deliveries.
+# Every statement takes $1 the doctor id, $2 both spellings of the number, $3 the patterns
+# that find the number in raw deliveries (each typed, so a statement may leave some unused).
+_ARGS = "WITH args AS (SELECT $1::bigint AS doctor, $2::text[] AS phones, $3::text[] AS pats) "
 _EXPORT: dict[str, str] = {
-    "conversas": "SELECT to_jsonb(t) AS row FROM conversations t WHERE doctor_id = $1 ORDER BY id",
-    "mensagens": """SELECT to_jsonb(t) AS row FROM messages t
-                    WHERE doctor_id = $1
-                       OR (doctor_id IS NULL AND split_part(remote_jid, '@', 1) = ANY($2))
-                    ORDER BY id""",
-    "memorias": """SELECT to_jsonb(t) - 'embedding' AS row FROM memories t
-                   WHERE doctor_id = $1 ORDER BY id""",
-    "handoffs": "SELECT to_jsonb(t) AS row FROM handoffs t WHERE doctor_id = $1 ORDER BY id",
-    "followups": "SELECT to_jsonb(t) AS row FROM followups t WHERE doctor_id = $1 ORDER BY id",
-    "envios": """SELECT to_jsonb(t) AS row FROM outbound_sends t
-                 WHERE doctor_id = $1 OR to_phone = ANY($2) ORDER BY id""",
+    "conversas": """SELECT to_jsonb(t) AS row FROM conversations t, args
+                    WHERE t.doctor_id = args.doctor ORDER BY t.id""",
+    "mensagens": """SELECT to_jsonb(t) AS row FROM messages t, args
+                    WHERE t.doctor_id = args.doctor
+                       OR (t.doctor_id IS NULL
+                           AND split_part(t.remote_jid, '@', 1) = ANY(args.phones))
+                    ORDER BY t.id""",
+    "memorias": """SELECT to_jsonb(t) - 'embedding' AS row FROM memories t, args
+                   WHERE t.doctor_id = args.doctor ORDER BY t.id""",
+    "handoffs": """SELECT to_jsonb(t) AS row FROM handoffs t, args
+                   WHERE t.doctor_id = args.doctor ORDER BY t.id""",
+    "followups": """SELECT to_jsonb(t) AS row FROM followups t, args
+                    WHERE t.doctor_id = args.doctor ORDER BY t.id""",
+    "envios": """SELECT to_jsonb(t) AS row FROM outbound_sends t, args
+                 WHERE t.doctor_id = args.doctor OR t.to_phone = ANY(args.phones)
+                 ORDER BY t.id""",
     "campanhas": """SELECT to_jsonb(t) || jsonb_build_object('campaign_name', c.name) AS row
-                    FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id
-                    WHERE t.doctor_id = $1 ORDER BY t.id""",
-    "plantoes_reservados": """SELECT jsonb_build_object('shift_id', id, 'status', status,
-                                     'starts_at', starts_at) AS row
-                              FROM shifts WHERE reserved_doctor_id = $1 ORDER BY id""",
-    "entregas_brutas": """SELECT jsonb_build_object('source', source, 'event', event,
-                                 'received_at', received_at, 'payload', payload) AS row
-                          FROM webhook_events WHERE payload::text LIKE ANY($3) ORDER BY id""",
+                    FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id, args
+                    WHERE t.doctor_id = args.doctor ORDER BY t.id""",
+    "plantoes_reservados": """SELECT jsonb_build_object('shift_id', s.id, 'status', s.status,
+                                     'starts_at', s.starts_at) AS row
+                              FROM shifts s, args
+                              WHERE s.reserved_doctor_id = args.doctor ORDER BY s.id""",
+    "entregas_brutas": """SELECT jsonb_build_object('source', w.source, 'event', w.event,
+                                 'received_at', w.received_at, 'payload', w.payload) AS row
+                          FROM webhook_events w, args
+                          WHERE w.payload::text LIKE ANY(args.pats) ORDER BY w.id""",
 }
 
 
@@ -117,10 +125,7 @@ async def export_sections(
 ) -> dict[str, list[Any]]:
     sections: dict[str, list[Any]] = {}
     for name, sql in _EXPORT.items():
-        args: list[Any] = [doctor_id, phones, patterns]
-        # Each statement takes only the parameters it names.
-        used = [arg for i, arg in enumerate(args, start=1) if f"${i}" in sql]
-        rows = await conn.fetch(sql, *used)
+        rows = await conn.fetch(_ARGS + sql, doctor_id, phones, patterns)
         sections[name] = [json.loads(r["row"]) for r in rows]
     return sections
 
@@ -159,8 +164,8 @@ async def erase(conn: Conn, subject: Subject, patterns: list[str]) -> dict[str, 
     counts["notifications"] = _count(
         await conn.execute(
             """DELETE FROM notifications
-               WHERE payload::text LIKE ANY($1)
-                  OR (cardinality($2::text[]) > 0 AND payload::text ILIKE ANY($2))
+               WHERE payload::text LIKE ANY($1::text[])
+                  OR payload::text ILIKE ANY($2::text[])
                   OR payload->>'doctor_id' = $3::text
                   OR (payload->>'conversation_id')::text = ANY($4::text[])
                   OR key = ANY($5::text[])""",
@@ -184,7 +189,7 @@ async def erase(conn: Conn, subject: Subject, patterns: list[str]) -> dict[str, 
                                       'ts', payload->'event'->>'ts',
                                       'text', '[apagado a pedido do titular (LGPD)]'))
                WHERE source = 'slack'
-                 AND (payload::text LIKE ANY($1)
+                 AND (payload::text LIKE ANY($1::text[])
                       OR regexp_replace(payload->'event'->>'text', '[^0-9]', '', 'g')
                          LIKE ANY($2::text[]))""",
             patterns,
@@ -193,7 +198,8 @@ async def erase(conn: Conn, subject: Subject, patterns: list[str]) -> dict[str, 
     )
     counts["webhook_events"] = _count(
         await conn.execute(
-            "DELETE FROM webhook_events WHERE source <> 'slack' AND payload::text LIKE ANY($1)",
+            """DELETE FROM webhook_events
+               WHERE source <> 'slack' AND payload::text LIKE ANY($1::text[])""",
             patterns,
         )
     )
