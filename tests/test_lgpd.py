@@ -24,9 +24,11 @@ import pytest
 from app.core.config import Settings
 from app.core.resources import Resources, open_resources
 from app.domain.imports.service import import_csv
+from app.domain.inbox.detection import asks_number_source
 from app.domain.operations.commands import parse_command, run_command
 from app.domain.outbound import repository as sends
 from app.domain.outreach import campaigns
+from app.domain.privacy.service import record_opt_out
 from app.domain.voice.guardrails import check_reply
 from tests.support.fake_vendors import text_reply, tool_call
 from tests.support.julia import Julia, running_julia, vendor_settings
@@ -417,3 +419,40 @@ async def test_the_terminal_records_exports_erases_and_mints_tokens(
     assert 0 < claims["exp"] - time.time() <= 2 * 86400
     code, out, _ = await run("token", "--operador", "ana", "--papel", "chefe")
     assert code == 2
+
+
+# Small pieces ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("quem te deu meu número?", True),
+        ("Quem passou meu contato pra vc?", True),
+        ("onde vc conseguiu meu telefone", True),
+        ("como vcs pegaram meus dados??", True),
+        ("qual o número do hospital?", False),
+        ("me passa seu número que eu te ligo", False),
+        ("quem vai me pagar?", False),
+    ],
+)
+def test_asking_where_the_number_came_from_is_recognised(text: str, asks: bool) -> None:
+    assert asks_number_source(text) is asks
+
+
+async def test_a_suppressed_number_is_opted_out_in_either_spelling(resources: Resources) -> None:
+    db = resources.db
+    async with db.acquire() as conn, conn.transaction():
+        result = await record_opt_out(
+            conn, "(31) 8888-7777", via="cli", operator="ana", now=WEDNESDAY_10H
+        )
+    assert (result.phone, result.found) == ("5531988887777", False)
+    # The legacy spelling (no ninth digit) and the canonical one are the same number.
+    for number in ("553188887777", "5531988887777"):
+        await db.execute("DELETE FROM doctors")
+        await db.execute("INSERT INTO doctors (phone) VALUES ($1)", number)
+        assert await db.fetchval("SELECT opt_out_reason FROM doctors") == "supressao"
+    await db.execute("DELETE FROM doctors")
+    await db.execute("INSERT INTO doctors (phone) VALUES ('5531988887778')")
+    assert await db.fetchval("SELECT opted_out_at FROM doctors") is None
+    assert await db.fetchval("SELECT count(*) FROM opt_out_suppressions") == 1
