@@ -222,6 +222,16 @@ async def erase(conn: Conn, subject: Subject, patterns: list[str]) -> dict[str, 
                 doctor_id,
             )
         counts["conversations"] = len(conversation_ids)
+        # A reservation waiting for an operator's confirmation is offered to others again;
+        # a confirmed shift keeps its history, without the doctor.
+        counts["shifts_reopened"] = _count(
+            await conn.execute(
+                """UPDATE shifts SET status = 'aberto', reserved_doctor_id = NULL,
+                          reserved_at = NULL
+                   WHERE reserved_doctor_id = $1 AND status = 'reservado'""",
+                doctor_id,
+            )
+        )
         counts["doctors"] = _count(
             await conn.execute("DELETE FROM doctors WHERE id = $1", doctor_id)
         )
