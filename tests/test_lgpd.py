@@ -332,6 +332,15 @@ async def test_export_then_erase_leaves_nothing_of_the_doctor_but_the_suppressio
     assert "Opt-out registrado" in reply["text"]
     doctor_id = await julia.res.db.fetchval("SELECT id FROM doctors WHERE phone = $1", PHONE)
     assert await julia.count("SELECT count(*) FROM memories WHERE doctor_id = $1", doctor_id) == 1
+    # A shift Julia reserved for them, waiting for an operator's confirmation.
+    world = await seed_world(julia.res.db, now=WEDNESDAY_10H)
+    reserved = world.shifts[0]
+    await julia.res.db.execute(
+        """UPDATE shifts SET status = 'reservado', reserved_doctor_id = $2, reserved_at = now()
+           WHERE id = $1""",
+        reserved,
+        doctor_id,
+    )
     # Both spellings of the number, as an operator typed it in Slack, the names.
     needles = [PHONE, "551187004455", "98700-4455", NAME, "Helena B."]
     assert await personal_data_left(julia, doctor_id, needles)  # the search finds them
@@ -344,6 +353,7 @@ async def test_export_then_erase_leaves_nothing_of_the_doctor_but_the_suppressio
     bodies = [m["body"] for m in data["mensagens"]]
     assert "oi, só faço plantão noturno" in bodies and "anotado! prefere noturno então" in bodies
     assert data["handoffs"] and data["entregas_brutas"] and data["supressao"]["reason"] == "optout"
+    assert [s["shift_id"] for s in data["plantoes_reservados"]] == [reserved]
     assert all("embedding" not in m for m in data["memorias"])  # the vector is not "about" them
 
     refused = await julia.client.post("/api/v1/lgpd/erase", json={"phone": PHONE}, headers=auth())
@@ -355,6 +365,10 @@ async def test_export_then_erase_leaves_nothing_of_the_doctor_but_the_suppressio
     assert erased.json()["found"] is True and erased.json()["erased"]["doctors"] == 1
 
     assert await personal_data_left(julia, doctor_id, needles) == []
+    # The reservation is offered to other doctors again.
+    assert await julia.res.db.fetchval("SELECT status FROM shifts WHERE id = $1", reserved) == (
+        "aberto"
+    )
     suppressed = await julia.res.db.fetch("SELECT reason FROM opt_out_suppressions")
     assert [r["reason"] for r in suppressed] == ["apagamento"]
     actions = await julia.res.db.fetch("SELECT action, via FROM lgpd_audit ORDER BY id")
