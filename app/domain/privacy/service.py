@@ -173,7 +173,9 @@ def source_for_operator(prov: repo.Provenance | None, tz: ZoneInfo) -> str:
     if prov is None:
         return "origem do contato desconhecida"
     source = prov.source or "não registrada"
-    if source.startswith("csv:"):
+    if source.startswith("csv:dashboard:"):
+        origin = f"importado pelo painel por {source[14:]} em {_day(prov.added_at, tz)}"
+    elif source.startswith("csv:"):
         origin = f"importado do arquivo {source[4:]} em {_day(prov.added_at, tz)}"
     elif source == "inbound":
         origin = f"o médico escreveu primeiro, em {_day(prov.added_at, tz)}"
