@@ -28,7 +28,8 @@ from app.domain.inbox.detection import asks_number_source
 from app.domain.operations.commands import parse_command, run_command
 from app.domain.outbound import repository as sends
 from app.domain.outreach import campaigns
-from app.domain.privacy.service import record_opt_out
+from app.domain.privacy.repository import Provenance
+from app.domain.privacy.service import record_opt_out, source_for_doctor, source_for_operator
 from app.domain.voice.guardrails import check_reply
 from tests.support.fake_vendors import text_reply, tool_call
 from tests.support.julia import Julia, running_julia, vendor_settings
@@ -470,3 +471,23 @@ async def test_a_suppressed_number_is_opted_out_in_either_spelling(resources: Re
     await db.execute("INSERT INTO doctors (phone) VALUES ('5531988887778')")
     assert await db.fetchval("SELECT opted_out_at FROM doctors") is None
     assert await db.fetchval("SELECT count(*) FROM opt_out_suppressions") == 1
+
+
+def test_the_number_source_answers_pass_the_guardrails_and_name_the_origin() -> None:
+    added = WEDNESDAY_10H - timedelta(days=30)
+    inbound = Provenance("inbound", added, added, None, None)
+    imported = Provenance("csv:medicos.csv", added, None, "Noturnos SP", WEDNESDAY_10H)
+    by_panel = Provenance("csv:dashboard:ana@revoluna", added, None, None, None)
+    unknown = Provenance(None, added, None, None, None)
+    answers = {
+        p: source_for_doctor(p, SP, "Revoluna") for p in (inbound, imported, by_panel, unknown)
+    }
+    for text in answers.values():
+        assert check_reply(text, allowed_cents=set()) == [], text
+    assert answers[inbound].startswith("vc mesmo me chamou aqui no whats em 02/11/2026")
+    assert "importou" in answers[imported] and "02/11/2026" in answers[imported]
+    assert source_for_operator(imported, SP) == (
+        "Origem do contato: importado do arquivo medicos.csv em 02/11/2026; primeira conversa "
+        "aberta pela campanha 'Noturnos SP' em 02/12/2026."
+    )
+    assert "importado pelo painel por ana@revoluna" in source_for_operator(by_panel, SP)
