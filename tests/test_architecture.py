@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "app.domain.outbound": 4,
     "app.domain.outreach": 5,
     "app.domain.handoff": 6,
+    "app.domain.privacy": 6,
     "app.domain.inbox": 7,
     "app.domain.agent": 8,
     "app.domain.operations": 9,

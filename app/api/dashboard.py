@@ -32,6 +32,7 @@ from app.domain.imports.service import ImportFileError, import_csv
 from app.domain.operations import commands, metrics
 from app.domain.outbound import status_repository as julia_status
 from app.domain.outbound.status_repository import JuliaStatus
+from app.domain.privacy import service as privacy
 
 log = get_logger(__name__)
 
@@ -582,3 +583,95 @@ async def import_file(
         rejected=[RejectionOut(line=r.line, reason=r.reason) for r in report.rejected],
         ignored_columns=list(report.ignored_columns),
     )
+
+
+# ---------------------------------------------------------------------------------------
+# LGPD: opt-out recorded by an operator, data-subject export and erasure
+# ---------------------------------------------------------------------------------------
+
+_PHONE = Field(
+    min_length=8,
+    max_length=40,
+    pattern=_SOME_TEXT,
+    description="the doctor's number as typed: +55 11 98700-1122, 11987001122, 5511987001122",
+)
+_BAD_PHONE: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorOut,
+        "description": "the body could not be read, or `phone` is not a phone number",
+    },
+}
+
+
+class PhoneIn(BaseModel):
+    phone: str = _PHONE
+
+
+class EraseIn(BaseModel):
+    phone: str = _PHONE
+    confirm: Literal[True] = Field(description="must be true: the erasure cannot be undone")
+
+
+class OptOutOut(BaseModel):
+    phone: str = Field(description="the number as stored (E.164 digits)")
+    found: bool = Field(description="a doctor with this number exists")
+    newly: bool = Field(description="false when the doctor was already opted out")
+
+
+class ErasureOut(BaseModel):
+    phone: str
+    found: bool = Field(description="a doctor with this number existed")
+    erased: dict[str, int] = Field(description="rows removed (or redacted) per table")
+    suppressed: bool = Field(description="always true: the number stays on the suppression list")
+
+
+def _bad_phone(exc: privacy.InvalidPhone) -> HTTPException:
+    return HTTPException(400, str(exc))
+
+
+@router.post(
+    "/lgpd/optout",
+    summary="Record an opt-out a doctor asked for: nothing automatic reaches the number again",
+    responses=_BAD_PHONE,
+)
+async def lgpd_opt_out(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) -> OptOutOut:
+    try:
+        async with transaction(res.db) as conn:
+            result = await privacy.record_opt_out(
+                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+            )
+    except privacy.InvalidPhone as exc:
+        raise _bad_phone(exc) from exc
+    return OptOutOut(phone=result.phone, found=result.found, newly=result.newly)
+
+
+@router.post(
+    "/lgpd/export",
+    summary="Everything held about a data subject (LGPD art. 18), as JSON; audited",
+    responses=_BAD_PHONE,
+)
+async def lgpd_export(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) -> dict[str, Any]:
+    try:
+        async with transaction(res.db) as conn:
+            return await privacy.export_subject(
+                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+            )
+    except privacy.InvalidPhone as exc:
+        raise _bad_phone(exc) from exc
+
+
+@router.post(
+    "/lgpd/erase",
+    summary="Erase a data subject; only the suppression record of the number is kept; audited",
+    responses=_BAD_PHONE,
+)
+async def lgpd_erase(body: EraseIn, operator: OperatorDep, res: ResourcesDep) -> ErasureOut:
+    try:
+        async with transaction(res.db) as conn:
+            result = await privacy.erase_subject(
+                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+            )
+    except privacy.InvalidPhone as exc:
+        raise _bad_phone(exc) from exc
+    log.info("dashboard.lgpd_erased", by=operator.sub, found=result.found)
+    return ErasureOut(phone=result.phone, found=result.found, erased=result.erased, suppressed=True)

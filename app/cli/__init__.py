@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.cli.common import CommandError, run_in_transaction
+from app.cli.lgpd import add_parsers as add_lgpd_parsers
 from app.cli.outreach import add_parsers as add_outreach_parsers
 from app.core import db, migrations
 from app.core.config import ConfigError, Settings, load_settings
@@ -232,14 +233,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(func=cmd_import)
     add_outreach_parsers(sub)
+    add_lgpd_parsers(sub)
     return parser
 
 
+# Commands that run services in the foreground: their logs are what the operator watches.
+_LOGGING_COMMANDS = frozenset({"dev"})
+
+
+def _verbosity(argv: Sequence[str]) -> tuple[list[str], int]:
+    """`-v`/`--verbose` (or `-vv`) anywhere on the line: logs on stderr at INFO (DEBUG)."""
+    rest, verbose = [], 0
+    for arg in argv:
+        if arg in ("-v", "--verbose"):
+            verbose += 1
+        elif arg == "-vv":
+            verbose += 2
+        else:
+            rest.append(arg)
+    return rest, verbose
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    argv, verbose = _verbosity(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    parser.epilog = "-v / --verbose: show logs on stderr (-vv: debug)."
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings, service=f"cli.{args.command}")
+        # A command prints its result on stdout; logs go to stderr, warnings only unless -v.
+        level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
+        if args.command in _LOGGING_COMMANDS and not verbose:
+            level = settings.LOG_LEVEL
+        configure_logging(settings, service=f"cli.{args.command}", stream=sys.stderr, level=level)
         code = args.func(settings, args)
     except (ConfigError, migrations.MigrationError, CommandError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

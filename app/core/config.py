@@ -234,6 +234,10 @@ class Settings(BaseSettings):
     INBOX_STALE_SECONDS: PositiveInt = 5
     INSTANCE_CACHE_SECONDS: float = Field(default=5.0, gt=0, le=300)
 
+    # The emergency stop: every worker reads julia_status this often to notice a resume
+    # written by the runbook's SQL (a pause needs no polling: every send re-reads it).
+    JULIA_STATUS_POLL_SECONDS: float = Field(default=2.0, gt=0, le=60)
+
     # Retention (the scheduler's `limpar_retencao` job): finished inbox rows and job runs
     # older than these windows are deleted. At least a day, so a late Evolution retry (its
     # backoff spans about 25 minutes) still finds its dedup key.

@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -97,8 +97,18 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
-def configure_logging(settings: Settings, *, service: str | None = None) -> None:
-    """Route every logger of this process through structlog. Safe to call again."""
+def configure_logging(
+    settings: Settings,
+    *,
+    service: str | None = None,
+    stream: TextIO | None = None,
+    level: str | None = None,
+) -> None:
+    """Route every logger of this process through structlog. Safe to call again.
+
+    Services log to stdout at LOG_LEVEL; the `julia` command passes stderr and its own
+    level, so what it prints on stdout is its result alone."""
+    out = stream or sys.stdout
     json_output = settings.is_production
 
     def add_service(
@@ -123,7 +133,7 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
         # Plain tracebacks: rich's would print every frame's locals, message bodies and
         # phone numbers among them.
         else structlog.dev.ConsoleRenderer(
-            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
     )
     structlog.configure(
@@ -143,12 +153,12 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
         foreign_pre_chain=shared,
         processors=final,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
 
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(settings.LOG_LEVEL)
+    root.setLevel(level or settings.LOG_LEVEL)
     for name in _ADOPTED:
         adopted = logging.getLogger(name)
         adopted.handlers = []

@@ -29,6 +29,7 @@ from app.workers.jobs import deliver_reply, run_turn
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
 from app.workers.slack_jobs import run_slack_command
+from app.workers.status_jobs import ResumeWatcher
 from app.workers.wiring import turn_services
 
 log = get_logger("app.workers.fila_worker")
@@ -50,10 +51,17 @@ async def startup(ctx: dict[str, Any]) -> None:
     drainer = InboxDrainer(ctx["res"])
     drainer.start()
     ctx["inbox_drainer"] = drainer
+    # Notices a resume written straight into julia_status (the runbook's SQL).
+    watcher = ResumeWatcher(ctx["res"])
+    watcher.start()
+    ctx["resume_watcher"] = watcher
     log.info("Worker started", queue=QUEUE_NAME)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    watcher: ResumeWatcher | None = ctx.get("resume_watcher")
+    if watcher is not None:
+        await watcher.stop()
     drainer: InboxDrainer | None = ctx.get("inbox_drainer")
     if drainer is not None:
         await drainer.stop()

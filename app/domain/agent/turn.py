@@ -9,9 +9,10 @@ The job that runs it takes ids only and re-reads everything (DESIGN rule 6):
 3. Leftovers of a turn whose worker died are finished first: planned messages are
    delivered (each once), a turn that died before planning is marked failed and its
    messages are answered now.
-4. Gates: paused (stay silent, keep the messages), human control (a person answers),
-   opt-out (one confirmation), handoff triggers (one transition message, a person takes
-   over, the manager is told).
+4. Gates: paused (stay silent, keep the messages), human control (a person answers; an
+   opt-out among the messages is still recorded), opt-out (one confirmation), handoff
+   triggers (one transition message, a person takes over, the manager is told; "quem te
+   deu meu número?" is first answered from the contact's recorded origin).
 5. The agent writes the reply; guardrails repair or replace it; the reply is recorded in
    the outbound ledger together with the messages' processed mark, each part with the
    moment it may go (reading, then typing, like a person). The parts are scheduled sends:
@@ -49,7 +50,7 @@ from app.domain.doctors import repository as doctors
 from app.domain.doctors.repository import Doctor
 from app.domain.handoff import repository as handoff_repo
 from app.domain.handoff import service as handoff
-from app.domain.inbox.detection import handoff_reason, is_opt_out
+from app.domain.inbox.detection import asks_number_source, handoff_reason, is_opt_out
 from app.domain.memory import service as memory
 from app.domain.notices.service import notify
 from app.domain.outbound import chips_repository as chips_repo
@@ -59,6 +60,7 @@ from app.domain.outbound.repository import OutboundSend
 from app.domain.outbound.status import StatusReader
 from app.domain.outreach import campaigns
 from app.domain.outreach import repository as outreach
+from app.domain.privacy import service as privacy
 from app.domain.voice.guardrails import check_reply, money_cents, repair_format
 from app.integrations.protocols import LLM, Embedder, LLMUnavailable, Notifier, Usage
 
@@ -107,7 +109,7 @@ async def handle(
     """Run the turn a new message (or a sweep, with `message_id` None) asked for.
 
     Returns what happened, for logs and tests: answered, nothing, newer_pending,
-    debouncing, busy, paused, human, opt_out, handoff, llm_retry, held.
+    debouncing, busy, paused, human, human_opt_out, opt_out, handoff, llm_retry, held.
     """
     if message_id is not None:
         waiting = await _waiting(svc.db, conversation_id)
@@ -169,8 +171,10 @@ async def _locked(
     conversation = await repo.get(svc.db, conversation_id)
     assert conversation is not None
     if conversation.under_human:
+        # A person answers, but an opt-out is the law whoever holds the conversation.
+        opted_out = await _opt_out_under_human(svc, conversation, pending)
         await repo.mark_processed(svc.db, [m.id for m in pending], None)
-        return "human"
+        return "human_opt_out" if opted_out else "human"
     if await svc.status.paused():
         log.info("turn.paused", conversation_id=conversation_id, waiting=len(pending))
         return "paused"
@@ -186,6 +190,38 @@ async def _locked(
     if reason:
         return await turn.fixed_handoff(reason)
     return await turn.answer()
+
+
+async def _opt_out_under_human(
+    svc: TurnServices, conversation: Conversation, pending: list[StoredMessage]
+) -> bool:
+    """Record an opt-out written while a person holds the conversation: the doctor is opted
+    out and everything queued for them cancelled; Julia stays silent (the person answers),
+    and the managers are told. Returns whether the messages held an opt-out."""
+    if not any(is_opt_out(m.body) for m in pending if m.body):
+        return False
+    now = svc.clock()
+    async with transaction(svc.db) as conn:
+        newly = await doctors.mark_opted_out(
+            conn, conversation.doctor_id, "pedido do médico (atendimento humano)", now
+        )
+        await outreach.stop_for_doctor(conn, conversation.doctor_id, "opt_out", at=now)
+    log.info("doctor.opted_out", doctor_id=conversation.doctor_id, newly=newly, human=True)
+    if newly:
+        await notify(
+            svc.db,
+            svc.notifier,
+            key=f"opt_out:{conversation.id}",
+            kind="opt_out",
+            text=(
+                f"Opt-out registrado na conversa {conversation.id} (com um humano): o médico "
+                "pediu para não receber mais mensagens. Nenhuma mensagem automática sai mais "
+                "para ele; confirme o pedido na conversa."
+            ),
+            cooldown=timedelta(hours=1),
+            payload={"conversation_id": conversation.id},
+        )
+    return True
 
 
 async def _finish_interrupted(svc: TurnServices, conversation_id: int) -> datetime | None:
@@ -326,8 +362,15 @@ class _Turn:
     async def fixed_handoff(self, reason: str) -> str:
         trigger = _TRIGGERS.get(reason, "pedido")
         detail = _TRIGGER_REASONS.get(reason, reason)
-        text = prompts.pick(prompts.HANDOFF_MESSAGES, self.seed)
-        await self._reply_and_hand_over([text], trigger=trigger, reason=detail, record=None)
+        parts = [prompts.pick(prompts.HANDOFF_MESSAGES, self.seed)]
+        if asks_number_source(self.burst):
+            # "Quem te deu meu número?": answered from the recorded origin, then a person.
+            answer, origin = await privacy.number_source(
+                self.svc.db, self.doctor.id, self.svc.settings.tz, self.svc.settings.NOME_EMPRESA
+            )
+            parts.insert(0, answer)
+            detail = f"{detail}; perguntou de onde veio o número. {origin}"
+        await self._reply_and_hand_over(parts, trigger=trigger, reason=detail, record=None)
         return "handoff"
 
     async def _reply_and_hand_over(

@@ -3,9 +3,11 @@
 A message is first recorded in `outbound_sends` under an idempotency key (by the caller,
 with `plan`), then `deliver` decides and sends it. Right before the send it re-reads the
 operator switch (julia_status), the conversation's control and the doctor's opt-out, so a
-pause or a takeover stops messages already planned. Each decision is recorded with its
-reason. A row that was being sent when its process died is never sent again: the send may
-have reached WhatsApp, and a doubled message is worse than a missing one.
+pause or a takeover stops messages already planned; the claim that starts the send reads
+julia_status again in the same statement, so no send starts after a pause was committed.
+Each decision is recorded with its reason. A row that was being sent when its process died
+is never sent again: the send may have reached WhatsApp, and a doubled message is worse
+than a missing one.
 
 Proactive messages (campaign openers, follow-ups, reactivation, reminders) answer to more
 rules, checked in this order: the campaign is running, PILOT_MODE for autonomous ones,
@@ -173,9 +175,13 @@ class Gateway:
         if not await sends.claim_attempt(self._db, row.id, row.attempts, now):
             current = await sends.get(self._db, row.id)
             if current is None or current.attempts == row.attempts:
-                # Nobody else claimed it (an opt-out stopped it): its slots are free again.
-                # When another worker did, the slots are that send's: keep them.
+                # Nobody else claimed it (a pause or an opt-out stopped it): its slots are
+                # free again. When another worker did, the slots are that send's: keep them.
                 await self._release(row)
+                if current is not None and current.status in ("pending", "deferred"):
+                    paused = await self._rule_blocking(row, now)
+                    if paused is not None:
+                        return await self._decide(row, paused, now)
             if current is not None and current.status == "cancelled":
                 return Outcome(row.id, "cancelled", current.reason)
             return Outcome(row.id, "cancelled", "enviado_por_outro_processo")

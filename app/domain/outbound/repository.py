@@ -164,13 +164,17 @@ async def lock(conn: Conn, send_id: int) -> OutboundSend | None:
 async def claim_attempt(
     conn: Executor, send_id: int, seen_attempts: int, at: datetime | None = None
 ) -> bool:
-    """Count an attempt, unless another process claimed the row since it was read, or (for
-    a proactive message) the doctor opted out meanwhile. An opt-out cancels the queued rows
+    """Count an attempt, unless another process claimed the row since it was read, Julia
+    is paused (the newest julia_status row, read by this statement: a pause committed
+    before the claim stops the send, whatever any process read earlier), or (for a
+    proactive message) the doctor opted out meanwhile. An opt-out cancels the queued rows
     in the same transaction, so the row lock orders the two."""
     status: str = await conn.execute(
         """UPDATE outbound_sends s SET attempts = attempts + 1, status = 'pending',
                   decided_at = coalesce($3, now())
            WHERE id = $1 AND attempts = $2 AND status IN ('pending', 'deferred')
+             AND coalesce((SELECT j.status FROM julia_status j
+                           ORDER BY j.created_at DESC, j.id DESC LIMIT 1), 'ativo') = 'ativo'
              AND NOT (proactive AND EXISTS (SELECT 1 FROM doctors d
                                             WHERE d.id = s.doctor_id
                                               AND d.opted_out_at IS NOT NULL))""",
