@@ -41,6 +41,7 @@ from app.workers.outreach_jobs import (
     reativacao,
     sincronizar_modelos,
 )
+from app.workers.reservation_jobs import reservas
 from app.workers.runtime import settings_or_exit
 
 log = get_logger("app.workers.scheduler")
@@ -113,6 +114,9 @@ def job_table(settings: Settings) -> list[JobSpec]:
         JobSpec("sincronizar_modelos", sincronizar_modelos, 3600),
         # The weekly briefing from Google Drive (skipped without the folder or credentials).
         JobSpec("sync_briefings", sync_briefings, 3600),
+        # Reservations: re-announce, release after RESERVA_JANELA_HORAS, day-before
+        # reminders, "did it happen?" after the shift.
+        JobSpec("reservas", reservas, 300),
     ]
 
 

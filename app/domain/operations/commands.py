@@ -1,6 +1,7 @@
 """Operator commands: `@julia pausar julia motivo: ...`, `retomar julia`, `status`, `ajuda`,
-`handoffs`, `metricas`, `sincronizar briefing` (Slack mentions), and the same actions from
-the `julia` CLI.
+`handoffs`, `metricas`, `sincronizar briefing`, and the reservation loop (`confirmar <código>`,
+`liberar <código> motivo: ...`, `realizado <código>`, `nao ocorreu <código>`, `reservas`)
+(Slack mentions), and the same actions from the `julia` CLI.
 
 `parse_command` is pure; `run_command` acts and returns the Portuguese reply. Pausing and
 resuming insert a `julia_status` row (the row history is the audit trail), tell the
@@ -28,6 +29,7 @@ from app.domain.operations import repository
 from app.domain.operations.metrics import daily_metrics, format_metrics
 from app.domain.outbound import status_repository
 from app.domain.outbound.status_repository import JuliaStatus
+from app.domain.reservations import service as reservations
 from app.integrations.protocols import DriveError
 
 log = get_logger(__name__)
@@ -41,6 +43,11 @@ CommandName = Literal[
     "handoffs",
     "metrics",
     "sync_briefing",
+    "confirm_reservation",
+    "release_reservation",
+    "shift_happened",
+    "shift_missed",
+    "reservations",
     "unknown",
     "invalid",
 ]
@@ -60,6 +67,11 @@ HELP = "\n".join(
         "• `@julia handoffs`: conversas que estão com um humano agora",
         "• `@julia metricas`: os números de hoje",
         "• `@julia sincronizar briefing`: lê agora o briefing da semana no Google Drive",
+        "• `@julia reservas`: reservas pendentes e plantões confirmados",
+        "• `@julia confirmar <código>`: confirma a reserva; a Julia avisa o médico",
+        "• `@julia liberar <código> motivo: <texto>`: libera a reserva; a Julia avisa o "
+        "médico e oferece outro plantão parecido",
+        "• `@julia realizado <código>` / `@julia nao ocorreu <código>`: se o plantão aconteceu",
         "• `@julia ajuda`: esta mensagem",
     ]
 )
@@ -78,6 +90,7 @@ class Command:
     name: CommandName
     motivo: str | None = None
     error: str | None = None  # the reply for an `invalid` command
+    code: str | None = None  # a reservation's code
 
 
 # Parsing -----------------------------------------------------------------------------------
@@ -95,6 +108,24 @@ _SIMPLE: list[tuple[re.Pattern[str], CommandName]] = [
     (re.compile(r"^sincroniz(?:ar|a|e)\s+(?:o\s+)?briefing\b"), "sync_briefing"),
 ]
 _MOTIVO = re.compile(r"\bmotivo\b\s*[:=\-–—]?\s*")
+# `confirmar K7M3Q`, `confirmar a reserva K7M3Q`; the code is checked after the match.
+_RESERVATION_WORDS = r"(?:\s+(?:a\s+)?(?:reserva\b))?"
+_CODE = r"(?:\s+([a-z0-9]{3,10})\b)?"
+_CODED: list[tuple[re.Pattern[str], CommandName, str]] = [
+    (
+        re.compile(rf"^confirm(?:ar|a|e|o)\b{_RESERVATION_WORDS}{_CODE}"),
+        "confirm_reservation",
+        "confirmar",
+    ),
+    (
+        re.compile(rf"^liber(?:ar|a|e|o)\b{_RESERVATION_WORDS}{_CODE}"),
+        "release_reservation",
+        "liberar",
+    ),
+    (re.compile(rf"^realizad[oa]\b{_CODE}"), "shift_happened", "realizado"),
+    (re.compile(rf"^nao\s+(?:ocorreu|aconteceu|houve)\b{_CODE}"), "shift_missed", "nao ocorreu"),
+]
+_RESERVATIONS = re.compile(r"^reservas\b")
 _EDGES = " \t\r\n,;:.!-–—"
 
 
@@ -139,6 +170,20 @@ def parse_command(text: str) -> Command:
     for pattern, name in _SIMPLE:
         if pattern.match(folded):
             return Command(name)
+    if _RESERVATIONS.match(folded):
+        return Command("reservations")
+    for pattern, name, word in _CODED:
+        if match := pattern.match(folded):
+            code = (match.group(1) or "").upper()
+            if not code:
+                usage = f"`@julia {word} <código>`"
+                if name == "release_reservation":
+                    usage = "`@julia liberar <código> motivo: <texto>`"
+                return Command("invalid", error=f"Falta o código da reserva. Use: {usage}.")
+            motivo = None
+            if name == "release_reservation":
+                motivo = _motivo(original[match.end() :], folded[match.end() :])
+            return Command(name, code=code, motivo=motivo)
     return Command("unknown")
 
 
@@ -281,6 +326,14 @@ async def run_command(res: Resources, cmd: Command, *, user: str | None, via: st
             return format_metrics(metrics)
         case "sync_briefing":
             return await _sync_briefing_reply(res)
+        case (
+            "confirm_reservation"
+            | "release_reservation"
+            | "shift_happened"
+            | "shift_missed"
+            | "reservations"
+        ):
+            return await _reservation_reply(res, cmd, user=user, via=via)
         case "help":
             return HELP
         case "invalid":
@@ -402,3 +455,37 @@ async def _sync_briefing_reply(res: Resources) -> str:
     if result.outcome == "empty_folder":
         return "A pasta de briefings está vazia; o briefing ativo (se houver) continua valendo."
     return result.summary
+
+
+# Reservations -------------------------------------------------------------------------------
+
+
+async def _reservation_reply(res: Resources, cmd: Command, *, user: str | None, via: str) -> str:
+    now = datetime.now(UTC)
+    channel: reservations.Via = "slack" if via == "slack" else "cli" if via == "cli" else "api"
+    if cmd.name == "reservations":
+        return reservations.listing_text(await reservations.listing(res, now=now), res.settings.tz)
+    assert cmd.code is not None
+    try:
+        match cmd.name:
+            case "confirm_reservation":
+                decision = await reservations.confirm(res, cmd.code, by=user, via=channel, now=now)
+            case "release_reservation":
+                decision = await reservations.release(
+                    res, cmd.code, motivo=cmd.motivo, by=user, via=channel, now=now
+                )
+            case "shift_happened":
+                decision = await reservations.record_outcome(
+                    res, cmd.code, "realizado", by=user, via=channel, now=now
+                )
+            case _:
+                decision = await reservations.record_outcome(
+                    res, cmd.code, "nao_ocorreu", by=user, via=channel, now=now
+                )
+    except (
+        reservations.ReservationNotFound,
+        reservations.ReservationConflict,
+        reservations.MotivoRequired,
+    ) as exc:
+        return str(exc)
+    return decision.reply
