@@ -341,12 +341,13 @@ def _awake(settings: Settings, now: datetime) -> datetime:
     return hours.next_open(now)
 
 
-async def _hand_over(res: Resources, send_ids: list[int]) -> None:
-    """Give the written messages to the workers (after their transaction committed). A
-    lost enqueue is picked up by the scheduler's `despachar_envios`."""
+async def _hand_over(res: Resources, send_ids: list[int], *, now: datetime) -> None:
+    """Give the written messages that are due to the workers (after their transaction
+    committed). One due later, or a lost enqueue, is handed over by the scheduler's
+    `despachar_envios` once its moment comes."""
     for send_id in send_ids:
         row = await sends.get(res.db, send_id)
-        if row is None or row.status not in ("pending", "deferred"):
+        if row is None or row.status not in ("pending", "deferred") or row.not_before > now:
             continue
         job_id = f"send:{row.id}:{row.attempts}:{int(row.not_before.timestamp())}"
         try:
@@ -409,7 +410,7 @@ async def confirm(
         after = await repo.get(conn, r.id)
     assert after is not None
     log.info("reservation.confirmed", code=r.code, via=via, withdrawn_offers=withdrawn)
-    await _hand_over(res, [send_id])
+    await _hand_over(res, [send_id], now=now)
     reply = (
         f"Reserva {r.code} confirmada: {_shift_line(r, settings.tz)} é de {_who(r)}. "
         "A Julia avisa o médico agora."
@@ -438,7 +439,7 @@ async def release(
         after = await repo.get(conn, r.id)
     assert after is not None
     log.info("reservation.released", code=r.code, via=via, alternative=alternative is not None)
-    await _hand_over(res, send_ids)
+    await _hand_over(res, send_ids, now=now)
     offered = (
         f" e recebe como alternativa o plantão {alternative.id} ({alternative.hospital})"
         if alternative
@@ -603,7 +604,7 @@ async def expire_pending(res: Resources, *, now: datetime) -> list[str]:
                 conn, settings, key=f"reserva_expirada:{r.code}", text=notice
             )
         log.info("reservation.expired", code=r.code, alternative=alternative is not None)
-        await _hand_over(res, send_ids + ([manager_send] if manager_send else []))
+        await _hand_over(res, send_ids + ([manager_send] if manager_send else []), now=now)
         alt = (
             f" Alternativa oferecida: plantão {alternative.id} ({alternative.hospital})."
             if alternative
@@ -651,7 +652,7 @@ async def remind_tomorrow(res: Resources, *, now: datetime) -> list[str]:
                 await _plan_to_doctor(conn, settings, r, key="lembrete", text=text, not_before=now)
             )
             codes.append(r.code)
-    await _hand_over(res, send_ids)
+    await _hand_over(res, send_ids, now=now)
     return codes
 
 
