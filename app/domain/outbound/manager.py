@@ -7,6 +7,8 @@ refuses one addressed to a doctor's number. Without GESTOR_WHATSAPP nothing is w
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from app.core.config import Settings
 from app.core.db import Executor
 from app.core.logging import get_logger
@@ -18,7 +20,9 @@ log = get_logger(__name__)
 MAX_CHARS = 600
 
 
-async def plan_notice(conn: Executor, settings: Settings, *, key: str, text: str) -> int | None:
+async def plan_notice(
+    conn: Executor, settings: Settings, *, key: str, text: str, now: datetime | None = None
+) -> int | None:
     """Record a notice to the manager under the idempotency key `gestor:<key>`; the send's
     id, or None when there is no manager number (or it is a doctor's)."""
     phone = settings.GESTOR_WHATSAPP
@@ -36,5 +40,6 @@ async def plan_notice(conn: Executor, settings: Settings, *, key: str, text: str
         to_phone=phone,
         body=" ".join(text.split())[:MAX_CHARS],
         instance=settings.EVOLUTION_INSTANCE,
+        not_before=now,
     )
     return row.id

@@ -312,7 +312,7 @@ async def gone_offers(
            JOIN shifts s ON s.id = o.shift_id
            JOIN hospitals h ON h.id = s.hospital_id
            JOIN specialties sp ON sp.id = s.specialty_id
-           WHERE o.conversation_id = $1 AND o.offered_at > $3 - $4::interval
+           WHERE o.conversation_id = $1 AND o.offered_at > $3::timestamptz - $4::interval
              AND s.starts_at > $3 AND s.status <> 'aberto'
              AND s.reserved_doctor_id IS DISTINCT FROM $2
            ORDER BY s.starts_at

@@ -601,7 +601,7 @@ async def expire_pending(res: Resources, *, now: datetime) -> list[str]:
                 f"{_hours(settings.RESERVA_JANELA_HORAS)} e foi liberada; o médico foi avisado."
             )
             manager_send = await manager.plan_notice(
-                conn, settings, key=f"reserva_expirada:{r.code}", text=notice
+                conn, settings, key=f"reserva_expirada:{r.code}", text=notice, now=now
             )
         log.info("reservation.expired", code=r.code, alternative=alternative is not None)
         await _hand_over(res, send_ids + ([manager_send] if manager_send else []), now=now)
