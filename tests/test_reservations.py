@@ -45,7 +45,9 @@ class World:
 async def seed(julia: Julia, now: datetime, *, days: int = 6) -> World:
     db = julia.res.db
     tz = julia.res.settings.tz
-    pediatria = await db.fetchval("INSERT INTO specialties (name) VALUES ('Pediatria') RETURNING id")
+    pediatria = await db.fetchval(
+        "INSERT INTO specialties (name) VALUES ('Pediatria') RETURNING id"
+    )
     await db.fetchval("INSERT INTO specialties (name) VALUES ('Clínica Médica') RETURNING id")
     hospitals = []
     for name in ("Hospital São Luiz", "Hospital Santa Paula"):
@@ -223,9 +225,7 @@ async def test_an_unanswered_reservation_is_reannounced_then_released_and_the_do
     # 12 h (RESERVA_JANELA_HORAS) after the reservation, nobody having answered.
     expired = await reservations.tick(res, now=now)
     assert expired.expired == [code]
-    await fake.await_until(
-        lambda: fake.evolution.texts_to(ANA) and fake.evolution.texts_to(GESTOR)
-    )
+    await fake.await_until(lambda: fake.evolution.texts_to(ANA) and fake.evolution.texts_to(GESTOR))
     [told] = fake.evolution.texts_to(ANA)
     assert "a tempo" in told and "Hospital São Luiz" in told and "Hospital Santa Paula" in told
     [manager] = fake.evolution.texts_to(GESTOR)
@@ -290,7 +290,7 @@ async def test_a_filled_shift_is_withdrawn_from_another_doctors_conversation(
     payload = json.loads(result["content"])
     assert payload["ok"] is False and payload["status"] == "indisponivel"
     assert payload["alternative"]["id"] == world.sunday
-    assert "Hospital Santa Paula" == payload["alternative"]["hospital"]
+    assert payload["alternative"]["hospital"] == "Hospital Santa Paula"
     assert fake.evolution.texts_to(BRUNO)[1].startswith("poxa, esse do sábado acabou de sair")
     # Ana keeps the shift; Bruno holds nothing.
     holder = await julia.res.db.fetchval(
@@ -318,11 +318,14 @@ async def test_the_day_before_reminder_and_the_question_after_the_shift(
     await fake.await_until(lambda: len(fake.evolution.texts_to(ANA)) == 2)
     reminder = fake.evolution.texts_to(ANA)[1]
     assert "amanhã" in reminder and "Hospital São Luiz" in reminder
-    assert reservations.when_text(
-        datetime.combine(now.astimezone(tz).date() + timedelta(days=1), time(19), tzinfo=tz),
-        datetime.combine(now.astimezone(tz).date() + timedelta(days=2), time(7), tzinfo=tz),
-        tz,
-    ) in reminder
+    assert (
+        reservations.when_text(
+            datetime.combine(now.astimezone(tz).date() + timedelta(days=1), time(19), tzinfo=tz),
+            datetime.combine(now.astimezone(tz).date() + timedelta(days=2), time(7), tzinfo=tz),
+            tz,
+        )
+        in reminder
+    )
     assert (await reservations.tick(res, now=now + timedelta(minutes=5))).reminded == []
     await settle(0.5)
     assert len(fake.evolution.texts_to(ANA)) == 2
@@ -356,9 +359,7 @@ async def test_the_day_before_reminder_and_the_question_after_the_shift(
 
 async def test_the_manager_gets_a_whatsapp_notice_of_a_handoff(julia: Julia, fake: Any) -> None:
     await julia.say(ANA, "quero falar com uma pessoa de verdade")
-    await fake.await_until(
-        lambda: fake.evolution.texts_to(ANA) and fake.evolution.texts_to(GESTOR)
-    )
+    await fake.await_until(lambda: fake.evolution.texts_to(ANA) and fake.evolution.texts_to(GESTOR))
     await settle()
     [notice] = fake.evolution.texts_to(GESTOR)
     assert "handoff" in notice and ANA in notice and "pediu para falar com uma pessoa" in notice
@@ -427,3 +428,99 @@ def test_commands_read_codes_accents_and_case() -> None:
     assert parse_command("realizado K7M3Q").name == "shift_happened"
     assert parse_command("confirmar").name == "invalid"
     assert re.fullmatch(r"[A-Z2-9]{5}", reservations.new_code())
+
+
+async def test_the_dashboard_confirms_and_releases_with_the_operator_role(
+    make_settings: Any, database_url: str, redis_url: str, fake: Any
+) -> None:
+    from tests.test_dashboard import SECRET, auth
+
+    settings = slack_settings(make_settings, database_url, redis_url, fake, JWT_SECRET_KEY=SECRET)
+    async with running_julia(settings) as julia:
+        world = await seed(julia, datetime.now(UTC))
+        code = await reserve(julia, ANA, "Ana", world.saturday, datetime.now(UTC))
+        other = await reserve(julia, BRUNO, "Bruno", world.sunday, datetime.now(UTC))
+
+        listed = await julia.client.get("/api/v1/reservations", headers=auth("viewer"))
+        assert listed.status_code == 200
+        assert {r["code"]: r["status"] for r in listed.json()} == {
+            code: "pendente",
+            other: "pendente",
+        }
+        refused = await julia.client.post(
+            f"/api/v1/reservations/{code}/confirm", headers=auth("viewer")
+        )
+        assert refused.status_code == 403
+        confirmed = await julia.client.post(
+            f"/api/v1/reservations/{code.lower()}/confirm", headers=auth("operator")
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        body = confirmed.json()
+        assert body["changed"] is True and body["reservation"]["status"] == "confirmada"
+        assert body["reservation"]["decided_via"] == "api"
+        assert body["reservation"]["decided_by"] == "ana@revoluna.com.br"
+        await fake.await_until(lambda: fake.evolution.texts_to(ANA))
+
+        no_reason = await julia.client.post(
+            f"/api/v1/reservations/{other}/release", headers=auth("operator"), json={}
+        )
+        assert no_reason.status_code == 422
+        released = await julia.client.post(
+            f"/api/v1/reservations/{other}/release",
+            headers=auth("operator"),
+            json={"motivo": "médico pediu para cancelar"},
+        )
+        assert released.status_code == 200 and released.json()["changed"] is True
+        await fake.await_until(lambda: fake.evolution.texts_to(BRUNO))
+        conflict = await julia.client.post(
+            f"/api/v1/reservations/{other}/confirm", headers=auth("operator")
+        )
+        assert conflict.status_code == 409
+        assert conflict.json()["code"] == "reservation_conflict"
+        missing = await julia.client.post(
+            "/api/v1/reservations/ZZZZZ/confirm", headers=auth("operator")
+        )
+        assert missing.status_code == 404
+        too_early = await julia.client.post(
+            f"/api/v1/reservations/{code}/outcome",
+            headers=auth("operator"),
+            json={"outcome": "realizado"},
+        )
+        assert too_early.status_code == 409
+        await settle(0.5)
+        assert len(fake.evolution.texts_to(ANA)) == 1 and len(fake.evolution.texts_to(BRUNO)) == 1
+
+
+@pytest.mark.slow
+async def test_cli_lists_confirms_and_releases(
+    julia_settings: Settings, database_url: str, redis_url: str, fake: Any
+) -> None:
+    from tests.test_slack import julia_cli
+
+    async with running_julia(julia_settings, worker=False) as julia:
+        world = await seed(julia, datetime.now(UTC))
+        code = await reserve(julia, ANA, "Ana", world.saturday, datetime.now(UTC))
+        other = await reserve(julia, BRUNO, "Bruno", world.sunday, datetime.now(UTC))
+        run = lambda *a: asyncio.to_thread(julia_cli, database_url, redis_url, *a)  # noqa: E731
+
+        exit_code, out = await run("reserva", "listar")
+        assert exit_code == 0 and code in out and other in out, out
+        exit_code, out = await run("reserva", "confirmar", code.lower())
+        assert exit_code == 0 and f"Reserva {code} confirmada" in out, out
+        exit_code, out = await run("reserva", "liberar", other)
+        assert exit_code == 2 and "--motivo" in out
+        exit_code, out = await run("reserva", "liberar", other, "--motivo", "escala refeita")
+        assert exit_code == 0 and f"Reserva {other} liberada (motivo: escala refeita)" in out
+
+        rows = await julia.res.db.fetch(
+            "SELECT code, status, decided_via FROM reservations ORDER BY id"
+        )
+        assert [tuple(r) for r in rows] == [
+            (code, "confirmada", "cli"),
+            (other, "liberada", "cli"),
+        ]
+        # What Julia tells each doctor is in the ledger, for the workers to deliver.
+        kinds = await julia.res.db.fetch(
+            "SELECT to_phone, status FROM outbound_sends WHERE kind = 'reserva' ORDER BY id"
+        )
+        assert [tuple(r) for r in kinds] == [(ANA, "pending"), (BRUNO, "pending")]
