@@ -300,22 +300,30 @@ class GoneOffer:
 async def gone_offers(
     conn: Executor, conversation_id: int, doctor_id: int, *, now: datetime, since: timedelta
 ) -> list[GoneOffer]:
-    """Shifts offered in this conversation (within `since`) that another doctor took or that
-    were cancelled, still in the future."""
+    """Shifts offered in this conversation (shown within `since`, or offered by the campaign
+    that opened it) that another doctor took or that were cancelled, still in the future."""
     rows = await conn.fetch(
-        """SELECT s.id AS shift_id, h.name AS hospital, sp.name AS specialty, s.starts_at,
+        """WITH offered AS (
+               SELECT o.shift_id, o.withdrawn_why FROM shift_offers o
+               WHERE o.conversation_id = $1 AND o.offered_at > $3::timestamptz - $4::interval
+               UNION ALL
+               SELECT cs.shift_id, NULL FROM conversations c
+               JOIN campaign_shifts cs ON cs.campaign_id = c.campaign_id
+               WHERE c.id = $1
+           )
+           SELECT DISTINCT ON (s.starts_at, s.id)
+                  s.id AS shift_id, h.name AS hospital, sp.name AS specialty, s.starts_at,
                   coalesce(o.withdrawn_why,
                            CASE WHEN s.status = 'cancelado' THEN 'cancelado'
                                 WHEN s.status = 'reservado' THEN 'reservado'
                                 ELSE 'preenchido' END) AS why
-           FROM shift_offers o
+           FROM offered o
            JOIN shifts s ON s.id = o.shift_id
            JOIN hospitals h ON h.id = s.hospital_id
            JOIN specialties sp ON sp.id = s.specialty_id
-           WHERE o.conversation_id = $1 AND o.offered_at > $3::timestamptz - $4::interval
-             AND s.starts_at > $3 AND s.status <> 'aberto'
+           WHERE s.starts_at > $3 AND s.status <> 'aberto'
              AND s.reserved_doctor_id IS DISTINCT FROM $2
-           ORDER BY s.starts_at
+           ORDER BY s.starts_at, s.id, o.withdrawn_why NULLS LAST
            LIMIT 10""",
         conversation_id,
         doctor_id,
