@@ -562,7 +562,8 @@ async def _gone(ctx: ToolContext, shift: ShiftView) -> ToolOutcome:
     refusal["message"] = (
         "This shift is gone: another doctor took it or it was cancelled. Tell the doctor "
         "kindly that it is no longer available and offer the alternative (the closest open "
-        "shift like it); reserve it only if they accept it."
+        "shift like it; search_shifts for others if it does not suit them); reserve it only "
+        "if they accept it."
     )
     return ToolOutcome(content=_json(refusal), quotable_cents=quotable_cents(alternative))
 
