@@ -524,3 +524,36 @@ async def test_cli_lists_confirms_and_releases(
             "SELECT to_phone, status FROM outbound_sends WHERE kind = 'reserva' ORDER BY id"
         )
         assert [tuple(r) for r in kinds] == [(ANA, "pending"), (BRUNO, "pending")]
+
+
+async def test_a_person_in_the_conversation_or_an_opt_out_keeps_julia_quiet(
+    julia: Julia, fake: Any
+) -> None:
+    world = await seed(julia, datetime.now(UTC))
+    code = await reserve(julia, ANA, "Ana", world.saturday, datetime.now(UTC))
+    other = await reserve(julia, BRUNO, "Bruno", world.sunday, datetime.now(UTC))
+    await julia.res.db.execute(
+        """UPDATE conversations SET control = 'humano'
+           WHERE doctor_id = (SELECT id FROM doctors WHERE phone = $1)""",
+        ANA,
+    )
+    await julia.res.db.execute(
+        "UPDATE doctors SET opted_out_at = now(), opt_out_reason = 'pedido' WHERE phone = $1",
+        BRUNO,
+    )
+    reply = await command(julia, fake, f"confirmar {code}")
+    assert "está com uma pessoa da equipe" in reply["text"]
+    await command(julia, fake, f"liberar {other} motivo: médico saiu da lista")
+    for _ in range(50):
+        decided = await julia.res.db.fetch(
+            "SELECT to_phone, status, reason FROM outbound_sends WHERE kind = 'reserva' "
+            "AND status <> 'pending' ORDER BY to_phone"
+        )
+        if len(decided) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert [tuple(r) for r in decided] == [
+        (ANA, "cancelled", "humano"),
+        (BRUNO, "cancelled", "opt_out"),
+    ]
+    assert fake.evolution.texts_to(ANA) == [] and fake.evolution.texts_to(BRUNO) == []

@@ -191,7 +191,7 @@ class Gateway:
             if conversation is not None and conversation.under_human:
                 return _Decision("cancelled", "humano")
         if (
-            row.proactive
+            (row.proactive or row.kind == "reserva")
             and row.doctor_id is not None
             and await doctors.is_opted_out(self._db, row.doctor_id)
         ):

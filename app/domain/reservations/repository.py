@@ -254,15 +254,16 @@ async def open_list(conn: Executor, *, now: datetime, limit: int = 50) -> list[R
 async def record_offers(
     conn: Executor, conversation_id: int, shift_ids: list[int], *, now: datetime
 ) -> None:
-    """Julia showed these shifts in this conversation (a repeated offer refreshes it)."""
+    """Julia showed these shifts in this conversation (a repeated offer refreshes it; a
+    shift offered again is open again, so an old withdrawal no longer holds)."""
     if not shift_ids:
         return
     await conn.execute(
         """INSERT INTO shift_offers (conversation_id, shift_id, offered_at)
            SELECT $1, unnest($2::bigint[]), $3
            ON CONFLICT (conversation_id, shift_id)
-           DO UPDATE SET offered_at = excluded.offered_at
-           WHERE shift_offers.withdrawn_at IS NULL""",
+           DO UPDATE SET offered_at = excluded.offered_at, withdrawn_at = NULL,
+                         withdrawn_why = NULL""",
         conversation_id,
         shift_ids,
         now,

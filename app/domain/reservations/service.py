@@ -52,6 +52,10 @@ OFFER_MEMORY = timedelta(days=14)
 MAX_MOTIVO = 300
 
 Via = Literal["slack", "api", "cli", "prazo"]
+_HUMAN_HOLDS = (
+    "A conversa com o médico está com uma pessoa da equipe: a Julia não escreve nela, "
+    "avise o médico por lá."
+)
 Outcome = Literal["realizado", "nao_ocorreu"]
 WEEKDAYS = ("segunda", "terça", "quarta", "quinta", "sexta", "sábado", "domingo")
 
@@ -304,6 +308,20 @@ async def _plan_to_doctor(
 ) -> int:
     """Write one message of the loop to the ledger (kind `reserva`); the gateway decides it
     like any other (pause, human control, opt-out are re-read right before it goes)."""
+    return (await _plan(conn, settings, r, key=key, text=text, not_before=not_before))[0]
+
+
+async def _plan(
+    conn: Conn,
+    settings: Settings,
+    r: Reservation,
+    *,
+    key: str,
+    text: str,
+    not_before: datetime,
+) -> tuple[int, bool]:
+    """The send's id, and whether a person holds the conversation (then Julia stays quiet
+    and the team tells the doctor)."""
     conversation = None
     if r.conversation_id is not None:
         conversation = await conversations.get(conn, r.conversation_id)
@@ -329,7 +347,7 @@ async def _plan_to_doctor(
         instance=instance,
         not_before=not_before,
     )
-    return row.id
+    return row.id, conversation.under_human
 
 
 def _awake(settings: Settings, now: datetime) -> datetime:
@@ -404,16 +422,13 @@ async def confirm(
             conn, r.shift_id, why="preenchido", at=now, keep_doctor_id=r.doctor_id
         )
         text = _fill(_pick(_CONFIRMED, r.id), r, settings.tz)
-        send_id = await _plan_to_doctor(
-            conn, settings, r, key="confirmada", text=text, not_before=now
-        )
+        send_id, human = await _plan(conn, settings, r, key="confirmada", text=text, not_before=now)
         after = await repo.get(conn, r.id)
     assert after is not None
     log.info("reservation.confirmed", code=r.code, via=via, withdrawn_offers=withdrawn)
     await _hand_over(res, [send_id], now=now)
-    reply = (
-        f"Reserva {r.code} confirmada: {_shift_line(r, settings.tz)} é de {_who(r)}. "
-        "A Julia avisa o médico agora."
+    reply = f"Reserva {r.code} confirmada: {_shift_line(r, settings.tz)} é de {_who(r)}. " + (
+        _HUMAN_HOLDS if human else "A Julia avisa o médico agora."
     )
     return Decision(after, True, reply, [send_id])
 
@@ -437,6 +452,7 @@ async def release(
             conn, res.settings, r, status="liberada", by=by, via=via, motivo=motivo, now=now
         )
         after = await repo.get(conn, r.id)
+        human = await _under_human(conn, send_ids[0])
     assert after is not None
     log.info("reservation.released", code=r.code, via=via, alternative=alternative is not None)
     await _hand_over(res, send_ids, now=now)
@@ -449,6 +465,11 @@ async def release(
         f"Reserva {r.code} liberada (motivo: {motivo}). O plantão voltou para as vagas "
         f"abertas; a Julia avisa {r.doctor_name or 'o médico'}{offered}."
     )
+    if human:
+        reply = (
+            f"Reserva {r.code} liberada (motivo: {motivo}). O plantão voltou para as vagas "
+            f"abertas. {_HUMAN_HOLDS}"
+        )
     return Decision(after, True, reply, send_ids)
 
 
@@ -475,6 +496,14 @@ async def _fall(
     if alternative is not None and send is not None and send.conversation_id is not None:
         await repo.record_offers(conn, send.conversation_id, [alternative.id], now=now)
     return [send_id], alternative
+
+
+async def _under_human(conn: Conn, send_id: int) -> bool:
+    send = await sends.get(conn, send_id)
+    if send is None or send.conversation_id is None:
+        return False
+    conversation = await conversations.get(conn, send.conversation_id)
+    return conversation is not None and conversation.under_human
 
 
 async def record_outcome(
