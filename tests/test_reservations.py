@@ -368,6 +368,13 @@ async def test_the_manager_gets_a_whatsapp_notice_of_a_handoff(julia: Julia, fak
     assert await julia.count("SELECT count(*) FROM doctors WHERE phone = $1", GESTOR) == 0
     assert await julia.count("SELECT count(*) FROM outbound_sends WHERE kind = 'gestor'") == 1
 
+    # The manager answering the notice is kept, and not taken for a doctor to talk to.
+    await julia.say(GESTOR, "ok, já vou ver")
+    await settle(1.5)
+    assert fake.anthropic.requests == [] and len(fake.evolution.texts_to(GESTOR)) == 1
+    assert await julia.count("SELECT count(*) FROM doctors WHERE phone = $1", GESTOR) == 0
+    assert await julia.count("SELECT count(*) FROM messages WHERE body = 'ok, já vou ver'") == 1
+
 
 async def test_a_manager_number_that_is_a_doctors_gets_no_notice(
     make_settings: Any, database_url: str, redis_url: str, fake: Any
