@@ -564,3 +564,25 @@ async def test_a_person_in_the_conversation_or_an_opt_out_keeps_julia_quiet(
         (BRUNO, "cancelled", "opt_out"),
     ]
     assert fake.evolution.texts_to(ANA) == [] and fake.evolution.texts_to(BRUNO) == []
+
+
+async def test_the_scheduler_runs_the_reservas_job(julia: Julia, fake: Any) -> None:
+    from app.workers.scheduler import JuliaScheduler, job_table
+
+    world = await seed(julia, datetime.now(UTC))
+    code = await reserve(julia, ANA, "Ana", world.saturday, datetime.now(UTC) - timedelta(hours=13))
+    [spec] = [s for s in job_table(julia.res.settings) if s.name == "reservas"]
+    scheduler = JuliaScheduler(julia.res, [spec])
+    assert await scheduler.lease.refresh()
+    try:
+        await scheduler.run_job(spec)
+    finally:
+        await scheduler.lease.release()
+    run = await julia.res.db.fetchrow(
+        "SELECT status, error FROM job_runs WHERE job_name = 'reservas'"
+    )
+    assert (run["status"], run["error"]) == ("ok", None)
+    await fake.await_until(lambda: fake.evolution.texts_to(ANA))
+    assert await julia.res.db.fetchval("SELECT status FROM reservations WHERE code = $1", code) == (
+        "expirada"
+    )
