@@ -372,7 +372,9 @@ def turn_context(
 
     Holds the current date and time in `tz` (a naive `now` is taken as already in `tz`),
     what is known about the doctor ("primeiro contato" when nothing is), the saved memories
-    one per line, whether the conversation is being resumed, and the campaign note if any.
+    one per line, whether the conversation is being resumed, the campaign note if any, and
+    the shifts offered here that are gone (filled or cancelled), so a "quero" to one of them
+    hears it is gone.
     """
     local = now.replace(tzinfo=tz) if now.tzinfo is None else now.astimezone(tz)
     lines = [

@@ -430,7 +430,8 @@ class _Turn:
             else None,
             gone_offers=[
                 f"plantão {g.shift_id}: {g.specialty} no {g.hospital}, "
-                f"{day_text(g.starts_at, settings.tz)}"
+                f"{day_text(g.starts_at, settings.tz)} "
+                f"({'cancelado' if g.why == 'cancelado' else 'outro médico ficou com ele'})"
                 for g in await reservations.gone_offers(
                     svc.db, self.conversation.id, self.doctor.id, now=now
                 )
