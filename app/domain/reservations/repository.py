@@ -196,11 +196,14 @@ async def claim_reannounce(
     return [r["id"] for r in rows]
 
 
-async def expired(conn: Executor, *, reserved_before: datetime) -> list[int]:
+async def expired(conn: Executor, *, reserved_before: datetime, now: datetime) -> list[int]:
+    """Pending reservations past their window, or whose shift has started meanwhile."""
     rows = await conn.fetch(
-        """SELECT id FROM reservations
-           WHERE status = 'pendente' AND reserved_at <= $1 ORDER BY reserved_at""",
+        """SELECT r.id FROM reservations r JOIN shifts s ON s.id = r.shift_id
+           WHERE r.status = 'pendente' AND (r.reserved_at <= $1 OR s.starts_at <= $2)
+           ORDER BY r.reserved_at""",
         reserved_before,
+        now,
     )
     return [r["id"] for r in rows]
 

@@ -610,12 +610,13 @@ async def reannounce_pending(res: Resources, *, now: datetime) -> list[str]:
 
 
 async def expire_pending(res: Resources, *, now: datetime) -> list[str]:
-    """Release every pending reservation older than RESERVA_JANELA_HORAS: the doctor is
-    told (in waking hours), the team in Slack and the manager on WhatsApp."""
+    """Release every pending reservation older than RESERVA_JANELA_HORAS (or whose shift
+    started meanwhile): the doctor is told (in waking hours), the team in Slack and the
+    manager on WhatsApp."""
     settings = res.settings
     cutoff = now - timedelta(hours=settings.RESERVA_JANELA_HORAS)
     codes = []
-    for reservation_id in await repo.expired(res.db, reserved_before=cutoff):
+    for reservation_id in await repo.expired(res.db, reserved_before=cutoff, now=now):
         async with transaction(res.db) as conn:
             if await repo.lock(conn, reservation_id) != "pendente":
                 continue
