@@ -33,6 +33,8 @@ from app.domain.operations import commands, metrics
 from app.domain.outbound import status_repository as julia_status
 from app.domain.outbound.status_repository import JuliaStatus
 from app.domain.privacy import service as privacy
+from app.domain.reservations import service as reservations
+from app.domain.reservations.repository import Reservation
 
 log = get_logger(__name__)
 
@@ -465,6 +467,134 @@ async def metrics_today(_: ViewerDep, res: ResourcesDep) -> MetricsOut:
         outreach_blocked_total=m.outreach_blocked_total,
         cache_read_share=m.cache_read_share,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Reservations
+# ---------------------------------------------------------------------------------------
+
+
+class ReservationOut(BaseModel):
+    code: str = Field(description="the short code operators type (`@julia confirmar <code>`)")
+    status: Literal["pendente", "confirmada", "liberada", "expirada"]
+    shift_id: int
+    doctor_id: int
+    doctor_name: str | None
+    doctor_phone: str
+    hospital: str
+    specialty: str
+    starts_at: datetime
+    ends_at: datetime
+    reserved_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    decided_via: str | None = Field(description="slack, api, cli, or prazo (window passed)")
+    motivo: str | None
+    outcome: Literal["realizado", "nao_ocorreu"] | None = Field(
+        description="whether the confirmed shift happened, once the team said so"
+    )
+
+    @classmethod
+    def of(cls, r: Reservation) -> ReservationOut:
+        return cls(
+            code=r.code,
+            status=r.status,
+            shift_id=r.shift_id,
+            doctor_id=r.doctor_id,
+            doctor_name=r.doctor_name,
+            doctor_phone=r.doctor_phone,
+            hospital=r.hospital,
+            specialty=r.specialty,
+            starts_at=r.starts_at,
+            ends_at=r.ends_at,
+            reserved_at=r.reserved_at,
+            decided_at=r.decided_at,
+            decided_by=r.decided_by,
+            decided_via=r.decided_via,
+            motivo=r.motivo,
+            outcome=r.outcome,
+        )
+
+
+class ReservationDecisionOut(BaseModel):
+    changed: bool = Field(description="false when it already was in that state")
+    message: str = Field(description="what happened, in Portuguese (as Slack shows it)")
+    reservation: ReservationOut
+
+
+class ReleaseIn(BaseModel):
+    motivo: str = Field(min_length=1, max_length=300, pattern=_SOME_TEXT)
+
+
+class OutcomeIn(BaseModel):
+    outcome: Literal["realizado", "nao_ocorreu"]
+
+
+Code = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{4,8}$", description="reservation code")]
+_RESERVATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "no reservation with this code"},
+    409: {"model": ErrorOut, "description": "the reservation's state does not allow it"},
+}
+
+
+def _decision(d: reservations.Decision) -> ReservationDecisionOut:
+    return ReservationDecisionOut(
+        changed=d.changed, message=d.reply, reservation=ReservationOut.of(d.reservation)
+    )
+
+
+@router.get(
+    "/reservations",
+    summary="Pending reservations, confirmed shifts ahead, ended ones without an answer",
+)
+async def list_reservations(_: ViewerDep, res: ResourcesDep) -> list[ReservationOut]:
+    items = await reservations.listing(res, now=datetime.now(UTC))
+    return [ReservationOut.of(r) for r in items]
+
+
+@router.post(
+    "/reservations/{code}/confirm",
+    summary="Confirm a reservation: the shift is the doctor's, Julia tells them",
+    responses=_RESERVATION_ERRORS,
+)
+async def confirm_reservation(
+    code: Code, operator: OperatorDep, res: ResourcesDep
+) -> ReservationDecisionOut:
+    decision = await reservations.confirm(
+        res, code, by=operator.sub, via="api", now=datetime.now(UTC)
+    )
+    log.info("dashboard.reservation_confirmed", code=code.upper(), by=operator.sub)
+    return _decision(decision)
+
+
+@router.post(
+    "/reservations/{code}/release",
+    summary="Release a reservation: the shift reopens, Julia tells the doctor kindly and "
+    "offers the nearest alternative",
+    responses={**_RESERVATION_ERRORS, **_BAD_BODY},
+)
+async def release_reservation(
+    code: Code, body: ReleaseIn, operator: OperatorDep, res: ResourcesDep
+) -> ReservationDecisionOut:
+    decision = await reservations.release(
+        res, code, motivo=body.motivo, by=operator.sub, via="api", now=datetime.now(UTC)
+    )
+    log.info("dashboard.reservation_released", code=code.upper(), by=operator.sub)
+    return _decision(decision)
+
+
+@router.post(
+    "/reservations/{code}/outcome",
+    summary="Record whether a confirmed shift happened (after it started)",
+    responses={**_RESERVATION_ERRORS, **_BAD_BODY},
+)
+async def reservation_outcome(
+    code: Code, body: OutcomeIn, operator: OperatorDep, res: ResourcesDep
+) -> ReservationDecisionOut:
+    decision = await reservations.record_outcome(
+        res, code, body.outcome, by=operator.sub, via="api", now=datetime.now(UTC)
+    )
+    return _decision(decision)
 
 
 # ---------------------------------------------------------------------------------------

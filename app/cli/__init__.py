@@ -171,6 +171,56 @@ def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reservation(settings: Settings, args: argparse.Namespace) -> int:
+    """`julia reserva listar|confirmar CODIGO|liberar CODIGO --motivo TEXTO|realizado CODIGO|
+    nao-ocorreu CODIGO`: the Slack commands of the reservation loop, recorded via 'cli'."""
+    import asyncpg
+    from redis.exceptions import RedisError
+
+    from app.domain.operations.commands import Command
+
+    motivo = " ".join((getattr(args, "motivo", None) or "").split()) or None
+    if args.action == "liberar" and motivo is None:
+        raise CommandError("informe o motivo: julia reserva liberar CODIGO --motivo TEXTO")
+    name = {
+        "listar": "reservations",
+        "confirmar": "confirm_reservation",
+        "liberar": "release_reservation",
+        "realizado": "shift_happened",
+        "nao-ocorreu": "shift_missed",
+    }[args.action]
+    code = (getattr(args, "codigo", None) or "").strip().upper() or None
+    command = Command(name, code=code, motivo=motivo)  # type: ignore[arg-type]
+    with embedded_defaults(settings) as resolved:
+        try:
+            print(asyncio.run(_run_operator(resolved, command)))
+        except asyncpg.UndefinedTableError as exc:
+            raise CommandError("o banco não tem as tabelas da Julia; rode `julia migrate`") from exc
+        except (OSError, asyncpg.PostgresError, RedisError) as exc:
+            raise CommandError(
+                f"não consegui falar com o Postgres/Redis ({type(exc).__name__}); "
+                "confira DATABASE_URL e REDIS_URL"
+            ) from exc
+    return 0
+
+
+def _add_reservation_parser(sub: Any) -> None:
+    res = sub.add_parser("reserva", help="confirm, release or list shift reservations")
+    actions = res.add_subparsers(dest="action", required=True)
+    actions.add_parser("listar", help="pending reservations and confirmed shifts")
+    for action, helptext in (
+        ("confirmar", "confirm: the shift is the doctor's, Julia tells them"),
+        ("liberar", "release: the shift reopens, Julia tells the doctor"),
+        ("realizado", "the confirmed shift happened"),
+        ("nao-ocorreu", "the confirmed shift did not happen"),
+    ):
+        parser = actions.add_parser(action, help=helptext)
+        parser.add_argument("codigo", help="the reservation's code (as in Slack)")
+        if action == "liberar":
+            parser.add_argument("--motivo", required=True, help="why (kept on the reservation)")
+    res.set_defaults(func=cmd_reservation)
+
+
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """`julia import doctors|hospitals|shifts FILE [--dry-run]`: upsert the CSV's rows and
     print what happened to each; 0 once the file was read, even with refused rows."""
@@ -234,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
     add_outreach_parsers(sub)
     add_lgpd_parsers(sub)
+    _add_reservation_parser(sub)
     return parser
 
 

@@ -204,7 +204,14 @@ class Settings(BaseSettings):
 
     # Company
     NOME_EMPRESA: str = "Revoluna"
+    # The manager's WhatsApp (digits with country code): short notices of handoffs and of
+    # reservations nobody confirmed in time. Never a doctor's number.
     GESTOR_WHATSAPP: str | None = None
+
+    # Reservations: one still pending after RESERVA_REANUNCIO_HORAS is announced again in
+    # Slack; after RESERVA_JANELA_HORAS it is released and the doctor is told.
+    RESERVA_REANUNCIO_HORAS: float = Field(default=2.0, gt=0, le=168)
+    RESERVA_JANELA_HORAS: float = Field(default=12.0, gt=0, le=336)
 
     # Conversation timing
     INBOUND_DEBOUNCE_SECONDS: float = Field(default=4.0, ge=0, le=120)
@@ -320,6 +327,12 @@ class Settings(BaseSettings):
     def _business_hours(self) -> Settings:
         if self.HORARIO_INICIO >= self.HORARIO_FIM:
             raise ValueError("HORARIO_INICIO must be earlier than HORARIO_FIM")
+        return self
+
+    @model_validator(mode="after")
+    def _reservation_windows(self) -> Settings:
+        if self.RESERVA_REANUNCIO_HORAS >= self.RESERVA_JANELA_HORAS:
+            raise ValueError("RESERVA_REANUNCIO_HORAS must be shorter than RESERVA_JANELA_HORAS")
         return self
 
     # Derived values -------------------------------------------------------------

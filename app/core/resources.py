@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -31,6 +32,9 @@ from app.integrations.protocols import (
     Notifier,
     SlackReplier,
 )
+
+if TYPE_CHECKING:
+    from app.integrations.slack import SlackBot
 
 log = get_logger(__name__)
 
@@ -101,17 +105,27 @@ class Resources:
 
     @cached_property
     def notifier(self) -> Notifier | None:
-        """The managers' Slack channel (incoming webhook); None without SLACK_WEBHOOK_URL."""
+        """The managers' Slack channel: SLACK_WEBHOOK_URL's incoming webhook, else the bot
+        (SLACK_BOT_TOKEN) posting to SLACK_CHANNEL; None without either."""
         url = self.settings.SLACK_WEBHOOK_URL
-        if url is None:
-            return None
-        from app.integrations.slack import SlackWebhookNotifier
+        if url is not None:
+            from app.integrations.slack import SlackWebhookNotifier
 
-        return SlackWebhookNotifier(url.get_secret_value(), self.settings.SLACK_CHANNEL)
+            return SlackWebhookNotifier(url.get_secret_value(), self.settings.SLACK_CHANNEL)
+        bot = self._slack_bot
+        if bot is None:
+            return None
+        from app.integrations.slack import SlackChannelNotifier
+
+        return SlackChannelNotifier(bot, self.settings.SLACK_CHANNEL)
 
     @cached_property
     def slack(self) -> SlackReplier | None:
         """The Slack bot that answers operator commands; None without SLACK_BOT_TOKEN."""
+        return self._slack_bot
+
+    @cached_property
+    def _slack_bot(self) -> SlackBot | None:
         token = self.settings.SLACK_BOT_TOKEN
         if token is None:
             return None

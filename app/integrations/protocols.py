@@ -71,8 +71,12 @@ class Embedder(Protocol):
 
 
 class Notifier(Protocol):
-    async def notify(self, text: str, *, kind: str, severity: Severity = "info") -> None:
-        """Tell the manager (Slack). Raises on delivery failure; callers decide."""
+    async def notify(
+        self, text: str, *, kind: str, severity: Severity = "info", thread: str | None = None
+    ) -> str | None:
+        """Tell the manager (Slack). `thread` is the ts of an earlier notice to answer in,
+        when the channel supports threads. Returns the new message's ts when it has one
+        (chat.postMessage), else None. Raises on delivery failure; callers decide."""
         ...
 
 

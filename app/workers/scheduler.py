@@ -46,6 +46,7 @@ from app.workers.outreach_jobs import (
     reativacao,
     sincronizar_modelos,
 )
+from app.workers.reservation_jobs import reservas
 from app.workers.runtime import settings_or_exit
 
 log = get_logger("app.workers.scheduler")
@@ -123,6 +124,9 @@ def job_table(settings: Settings) -> list[JobSpec]:
         JobSpec("espelhar_chatwoot", espelhar_chatwoot, 60),
         JobSpec("reconciliar_chatwoot", reconciliar_chatwoot, 60),
         JobSpec("verificar_chatwoot_evolution", verificar_chatwoot_evolution, 600),
+        # Reservations: re-announce, release after RESERVA_JANELA_HORAS, day-before
+        # reminders, "did it happen?" after the shift.
+        JobSpec("reservas", reservas, 300),
     ]
 
 

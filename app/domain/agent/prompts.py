@@ -366,12 +366,15 @@ def turn_context(
     memories: list[str],
     returning: bool,
     campaign_note: str | None,
+    gone_offers: Sequence[str] = (),
 ) -> str:
     """The per-turn context, in pt-BR, to append to the doctor's turn.
 
     Holds the current date and time in `tz` (a naive `now` is taken as already in `tz`),
     what is known about the doctor ("primeiro contato" when nothing is), the saved memories
-    one per line, whether the conversation is being resumed, and the campaign note if any.
+    one per line, whether the conversation is being resumed, the campaign note if any, and
+    the shifts offered here that are gone (filled or cancelled), so a "quero" to one of them
+    hears it is gone.
     """
     local = now.replace(tzinfo=tz) if now.tzinfo is None else now.astimezone(tz)
     lines = [
@@ -396,6 +399,17 @@ def turn_context(
     note = _clean(campaign_note or "")
     if note:
         lines.append(f"Campanha: {note}")
+    gone = [_clean(g) for g in gone_offers if _clean(g)]
+    if gone:
+        lines.append(
+            "Vagas que você ofereceu nesta conversa e que NÃO estão mais disponíveis (outro "
+            "médico ficou com elas ou foram canceladas):"
+        )
+        lines.extend(f"- {g}" for g in gone)
+        lines.append(
+            "Se o médico quiser uma delas, diga com gentileza que ela já saiu e ofereça uma "
+            "alternativa (search_shifts); nunca diga que ela está reservada pra ele."
+        )
     lines.append("</contexto_do_turno>")
     return "\n".join(lines)
 

@@ -54,6 +54,7 @@ from app.domain.inbox.detection import asks_number_source, handoff_reason, is_op
 from app.domain.memory import service as memory
 from app.domain.notices.service import notify
 from app.domain.outbound import chips_repository as chips_repo
+from app.domain.outbound import manager
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import Gateway, Outcome
 from app.domain.outbound.repository import OutboundSend
@@ -61,6 +62,8 @@ from app.domain.outbound.status import StatusReader
 from app.domain.outreach import campaigns
 from app.domain.outreach import repository as outreach
 from app.domain.privacy import service as privacy
+from app.domain.reservations import service as reservations
+from app.domain.reservations.service import day_text
 from app.domain.voice.guardrails import check_reply, money_cents, repair_format
 from app.integrations.protocols import LLM, Embedder, LLMUnavailable, Notifier, Usage
 
@@ -420,6 +423,18 @@ class _Turn:
         )
         async with self.svc.db.acquire() as conn:
             await handoff_repo.mark_notified(conn, self.conversation.id)
+            manager_send = await manager.plan_notice(
+                conn,
+                self.svc.settings,
+                # One notice per handed-over burst, however often this turn is retried.
+                key=f"handoff:{self.conversation.id}:{self.seed}",
+                text=(
+                    f"Julia: handoff de {who} (+{self.doctor.phone}). Motivo: {reason}. "
+                    f"Conversa {self.conversation.id}; ela ficou em silêncio."
+                ),
+            )
+        if manager_send is not None:
+            await self.svc.gateway.deliver(manager_send)
         log.info("conversation.handoff", conversation_id=self.conversation.id, trigger=trigger)
 
     # The agent -------------------------------------------------------------------------
@@ -456,6 +471,14 @@ class _Turn:
             )
             if self.conversation.campaign_id is not None
             else None,
+            gone_offers=[
+                f"plantão {g.shift_id}: {g.specialty} no {g.hospital}, "
+                f"{day_text(g.starts_at, settings.tz)} "
+                f"({'cancelado' if g.why == 'cancelado' else 'outro médico ficou com ele'})"
+                for g in await reservations.gone_offers(
+                    svc.db, self.conversation.id, self.doctor.id, now=now
+                )
+            ],
         )
         messages = agent.build_messages(history, self.pending, context)
         model = choose_model(
@@ -664,19 +687,8 @@ class _Turn:
         return await _advance(self.svc, send_ids[0]) if send_ids else []
 
     async def _notify_reservation(self, shift_id: int) -> None:
-        who = self.doctor.name or self.doctor.push_name or f"+{self.doctor.phone}"
-        await notify(
-            self.svc.db,
-            self.svc.notifier,
-            key=f"reserva:{shift_id}:{self.doctor.id}",
-            kind="shift_reserved",
-            text=(
-                f"Plantão {shift_id} reservado pela Julia para {who} (+{self.doctor.phone}). "
-                "Falta a confirmação de um operador."
-            ),
-            cooldown=timedelta(days=1),
-            payload={"shift_id": shift_id, "doctor_id": self.doctor.id},
-        )
+        # The team's notice names the reservation's code and the commands that answer it.
+        await reservations.announce(self.svc.db, self.svc.notifier, self.svc.settings, shift_id)
 
 
 def _add(a: Usage, b: Usage) -> Usage:

@@ -147,6 +147,25 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
     ):
         return  # the echo of Julia's own send: the gateway records it
 
+    if (
+        not event.from_me
+        and event.phone
+        and await sends.is_manager_number(conn, list(brazil_variants(event.phone)))
+    ):
+        # The manager answering a notice (GESTOR_WHATSAPP) is no doctor: kept, never answered.
+        stored = await conversations.insert_message(
+            conn,
+            conversation_id=None,
+            doctor_id=None,
+            direction="in",
+            author="doctor",
+            processed=True,
+            **common,
+        )
+        result.stored += stored is not None
+        log.info("message.from_manager")
+        return
+
     doctor = await _resolve(conn, event)
     if doctor is None:
         # An @lid we cannot map to a phone yet: keep it, answerable once the lid is learned.

@@ -1,6 +1,8 @@
 """Operator commands: `@julia pausar julia motivo: ...`, `retomar julia`, `status`, `ajuda`,
-`handoffs`, `metricas`, `sincronizar briefing`, `optout <telefone>` (Slack mentions), and the
-same actions from the `julia` CLI.
+`handoffs`, `metricas`, `sincronizar briefing`, `optout <telefone>`, and the reservation
+loop (`confirmar <código>`, `liberar <código> motivo: ...`, `realizado <código>`,
+`nao ocorreu <código>`, `reservas`) (Slack mentions), and the same actions from the
+`julia` CLI.
 
 `parse_command` is pure; `run_command` acts and returns the Portuguese reply. Pausing and
 resuming insert a `julia_status` row (the row history is the audit trail), tell the
@@ -29,6 +31,7 @@ from app.domain.operations.metrics import daily_metrics, format_metrics
 from app.domain.outbound import status_repository
 from app.domain.outbound.status_repository import JuliaStatus
 from app.domain.privacy import service as privacy
+from app.domain.reservations import service as reservations
 from app.integrations.protocols import DriveError
 
 log = get_logger(__name__)
@@ -43,6 +46,11 @@ CommandName = Literal[
     "metrics",
     "sync_briefing",
     "optout",
+    "confirm_reservation",
+    "release_reservation",
+    "shift_happened",
+    "shift_missed",
+    "reservations",
     "unknown",
     "invalid",
 ]
@@ -63,6 +71,11 @@ HELP = "\n".join(
         "• `@julia metricas`: os números de hoje",
         "• `@julia sincronizar briefing`: lê agora o briefing da semana no Google Drive",
         "• `@julia optout <telefone>`: registra que o médico não quer mais mensagens (LGPD)",
+        "• `@julia reservas`: reservas pendentes e plantões confirmados",
+        "• `@julia confirmar <código>`: confirma a reserva; a Julia avisa o médico",
+        "• `@julia liberar <código> motivo: <texto>`: libera a reserva; a Julia avisa o "
+        "médico e oferece outro plantão parecido",
+        "• `@julia realizado <código>` / `@julia nao ocorreu <código>`: se o plantão aconteceu",
         "• `@julia ajuda`: esta mensagem",
     ]
 )
@@ -82,6 +95,7 @@ class Command:
     motivo: str | None = None
     error: str | None = None  # the reply for an `invalid` command
     phone: str | None = None  # `optout`: the number as the operator typed it
+    code: str | None = None  # a reservation's code
 
 
 # Parsing -----------------------------------------------------------------------------------
@@ -104,6 +118,24 @@ ASK_PHONE = (
     "(ex.: `@julia optout +55 11 98700-1122`)."
 )
 _MOTIVO = re.compile(r"\bmotivo\b\s*[:=\-–—]?\s*")
+# `confirmar K7M3Q`, `confirmar a reserva K7M3Q`; the code is checked after the match.
+_RESERVATION_WORDS = r"(?:\s+(?:a\s+)?(?:reserva\b))?"
+_CODE = r"(?:\s+([a-z0-9]{3,10})\b)?"
+_CODED: list[tuple[re.Pattern[str], CommandName, str]] = [
+    (
+        re.compile(rf"^confirm(?:ar|a|e|o)\b{_RESERVATION_WORDS}{_CODE}"),
+        "confirm_reservation",
+        "confirmar",
+    ),
+    (
+        re.compile(rf"^liber(?:ar|a|e|o)\b{_RESERVATION_WORDS}{_CODE}"),
+        "release_reservation",
+        "liberar",
+    ),
+    (re.compile(rf"^realizad[oa]\b{_CODE}"), "shift_happened", "realizado"),
+    (re.compile(rf"^nao\s+(?:ocorreu|aconteceu|houve)\b{_CODE}"), "shift_missed", "nao ocorreu"),
+]
+_RESERVATIONS = re.compile(r"^reservas\b")
 _EDGES = " \t\r\n,;:.!-–—"
 
 
@@ -153,6 +185,20 @@ def parse_command(text: str) -> Command:
     for pattern, name in _SIMPLE:
         if pattern.match(folded):
             return Command(name)
+    if _RESERVATIONS.match(folded):
+        return Command("reservations")
+    for pattern, name, word in _CODED:
+        if match := pattern.match(folded):
+            code = (match.group(1) or "").upper()
+            if not code:
+                usage = f"`@julia {word} <código>`"
+                if name == "release_reservation":
+                    usage = "`@julia liberar <código> motivo: <texto>`"
+                return Command("invalid", error=f"Falta o código da reserva. Use: {usage}.")
+            motivo = None
+            if name == "release_reservation":
+                motivo = _motivo(original[match.end() :], folded[match.end() :])
+            return Command(name, code=code, motivo=motivo)
     return Command("unknown")
 
 
@@ -331,6 +377,14 @@ async def run_command(
             return await _sync_briefing_reply(res)
         case "optout":
             return await _opt_out_reply(res, cmd.phone or "", via=via, user=user)
+        case (
+            "confirm_reservation"
+            | "release_reservation"
+            | "shift_happened"
+            | "shift_missed"
+            | "reservations"
+        ):
+            return await _reservation_reply(res, cmd, user=user, via=via)
         case "help":
             return HELP
         case "invalid":
@@ -486,3 +540,37 @@ async def _opt_out_reply(res: Resources, phone: str, *, via: str, user: str | No
         f"Opt-out registrado para {who}. Mensagens e follow-ups na fila foram cancelados "
         "e nenhuma mensagem automática sai mais para esse número."
     )
+
+
+# Reservations -------------------------------------------------------------------------------
+
+
+async def _reservation_reply(res: Resources, cmd: Command, *, user: str | None, via: str) -> str:
+    now = datetime.now(UTC)
+    channel: reservations.Via = "slack" if via == "slack" else "cli" if via == "cli" else "api"
+    if cmd.name == "reservations":
+        return reservations.listing_text(await reservations.listing(res, now=now), res.settings.tz)
+    assert cmd.code is not None
+    try:
+        match cmd.name:
+            case "confirm_reservation":
+                decision = await reservations.confirm(res, cmd.code, by=user, via=channel, now=now)
+            case "release_reservation":
+                decision = await reservations.release(
+                    res, cmd.code, motivo=cmd.motivo, by=user, via=channel, now=now
+                )
+            case "shift_happened":
+                decision = await reservations.record_outcome(
+                    res, cmd.code, "realizado", by=user, via=channel, now=now
+                )
+            case _:
+                decision = await reservations.record_outcome(
+                    res, cmd.code, "nao_ocorreu", by=user, via=channel, now=now
+                )
+    except (
+        reservations.ReservationNotFound,
+        reservations.ReservationConflict,
+        reservations.MotivoRequired,
+    ) as exc:
+        return str(exc)
+    return decision.reply

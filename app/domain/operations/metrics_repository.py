@@ -43,7 +43,7 @@ async def day_counts(conn: Executor, start: datetime, end: datetime) -> DayCount
              (SELECT count(*) FROM messages
                WHERE direction = 'in' AND created_at >= $1 AND created_at < $2) AS inbound,
              (SELECT count(*) FROM outbound_sends
-               WHERE NOT proactive AND kind <> 'relay' AND status = 'sent'
+               WHERE NOT proactive AND kind NOT IN ('relay', 'gestor') AND status = 'sent'
                  AND sent_at >= $1 AND sent_at < $2) AS replies_sent,
              (SELECT count(*) FROM outbound_sends
                WHERE proactive AND status = 'sent'

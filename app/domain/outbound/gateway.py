@@ -57,6 +57,9 @@ IN_FLIGHT = timedelta(minutes=2)
 # answer, which it holds for the presence's delay (at most 9.5 s of typing, see delivery).
 TYPING_CALL_TIMEOUT_S = 30.0
 
+# Not replies to a burst, so nothing answers them again after `retomar`: they wait instead.
+WAIT_OUT_PAUSE = frozenset({"reserva", "gestor"})
+
 Clock = Callable[[], datetime]
 # Told the conversation of every message that went out, after it is recorded (the Chatwoot
 # mirror's trigger). A failure there is logged and never undoes the send.
@@ -203,10 +206,14 @@ class Gateway:
 
     async def _rule_blocking(self, row: OutboundSend, now: datetime) -> _Decision | None:
         if await self._status.paused():
-            # A reply's burst is answered again after `retomar`; a proactive message waits.
-            if row.proactive:
+            # A reply's burst is answered again after `retomar`; a proactive message, a
+            # reservation's news and a manager notice wait.
+            if row.proactive or row.kind in WAIT_OUT_PAUSE:
                 return _Decision("deferred", "pausado", now + PAUSED_RETRY)
             return _Decision("blocked", "pausado")
+        if row.kind == "gestor" and await doctors.find_by_phone(self._db, row.to_phone):
+            # GESTOR_WHATSAPP must be the manager's own number: never a notice to a doctor.
+            return _Decision("cancelled", "numero_de_medico")
         # A human's relay, and Julia's own transition/holding message sent as she hands
         # over, go out under human control; nothing else does.
         if row.conversation_id is not None and row.kind not in ("relay", "system"):
@@ -214,7 +221,7 @@ class Gateway:
             if conversation is not None and conversation.under_human:
                 return _Decision("cancelled", "humano")
         if (
-            row.proactive
+            (row.proactive or row.kind == "reserva")
             and row.doctor_id is not None
             and await doctors.is_opted_out(self._db, row.doctor_id)
         ):
@@ -337,6 +344,8 @@ class Gateway:
         await sends.mark_sent(conn, row.id, provider_id, now)
         if row.chip_id is not None:
             await chips_repo.record_chip_success(conn, row.chip_id, now)
+        if row.kind == "gestor":
+            return  # the manager is no doctor: no conversation to record it in
         message_id = await conversations.insert_message(
             conn,
             conversation_id=row.conversation_id,

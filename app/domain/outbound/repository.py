@@ -339,3 +339,14 @@ async def is_own_send(
             timedelta(minutes=5),
         )
     )
+
+
+async def is_manager_number(conn: Executor, phones: list[str]) -> bool:
+    """Has Julia sent a manager notice (GESTOR_WHATSAPP) to this number?"""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM outbound_sends
+                              WHERE kind = 'gestor' AND to_phone = ANY($1::text[]))""",
+            phones,
+        )
+    )

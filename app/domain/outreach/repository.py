@@ -440,10 +440,13 @@ class DueSend:
 
 
 async def due_sends(conn: Executor, now: datetime, limit: int) -> list[DueSend]:
-    """Proactive messages waiting whose moment has come, the longest waiting first."""
+    """Proactive messages waiting whose moment has come, the longest waiting first; also
+    the reservation loop's messages and manager notices (deferred by a pause, or written by
+    the scheduler for later), which no turn carries along."""
     rows = await conn.fetch(
         """SELECT id, attempts, not_before FROM outbound_sends
-           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
+           WHERE (proactive OR kind IN ('reserva', 'gestor'))
+             AND status IN ('pending', 'deferred') AND not_before <= $1
            ORDER BY not_before
            LIMIT $2""",
         now,
