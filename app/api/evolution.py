@@ -28,8 +28,9 @@ from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.domain.inbox import intake
 from app.domain.inbox import repository as inbox
-from app.domain.inbox.edge import KnownInstances, storable, wake_drainer
+from app.domain.inbox.edge import KnownInstances, inline_media, storable, wake_drainer
 from app.domain.inbox.evolution import WebhookError, parse_webhook
+from app.domain.media.service import stash_inline
 from app.domain.outbound import chips_repository as chips_repo
 
 log = get_logger(__name__)
@@ -113,6 +114,19 @@ async def verified(request: Request, res: ResourcesDep) -> None:
 _VERIFIED = [Depends(verified)]
 
 
+async def _stash_media(res: Resources, instance: str, payload: dict[str, Any]) -> None:
+    """Hand an inline attachment to the worker through Redis (never into webhook_events).
+    Before the insert, so the worker finds it; a failure only costs the worker a fetch from
+    Evolution."""
+    try:
+        for message_id, encoded in inline_media(payload):
+            await stash_inline(
+                res.redis, instance, message_id, encoded, res.settings.MEDIA_INLINE_TTL_SECONDS
+            )
+    except (RedisError, OSError) as exc:
+        log.warning("webhook.media_stash_failed", error=type(exc).__name__)
+
+
 @router.post("/webhook/evolution", status_code=200, dependencies=_VERIFIED)
 @router.post("/webhook/evolution/{event_suffix}", status_code=200, dependencies=_VERIFIED)
 @router.post("/webhook/evolution/token/{path_token}", status_code=200, dependencies=_VERIFIED)
@@ -148,6 +162,7 @@ async def evolution_webhook(
     async with storing(log_as="webhook"):
         if not await _known_instances(request, res).contains(instance, time.monotonic()):
             raise HTTPException(403, "unknown Evolution instance")
+        await _stash_media(res, instance, payload)
         row_id = await inbox.insert_event(
             res.db,
             source="evolution",

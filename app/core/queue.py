@@ -18,6 +18,7 @@ RUN_TURN = "run_turn"
 RUN_SLACK_COMMAND = "run_slack_command"
 SEND_OUTBOUND = "send_outbound"
 DELIVER_REPLY = "deliver_reply"
+PROCESS_MEDIA = "process_media"
 
 
 async def enqueue_turn(
@@ -59,3 +60,8 @@ async def enqueue_reply_part(redis: ArqRedis, send_id: int, at: datetime) -> Non
         _job_id=f"reply:{send_id}:{int(at.timestamp() * 1000)}",
         _defer_until=at,
     )
+
+
+async def enqueue_media(redis: ArqRedis, message_id: int) -> None:
+    """Fetch, keep and read a doctor's attachment (once per message: the job id)."""
+    await redis.enqueue_job(PROCESS_MEDIA, message_id, _job_id=f"media:{message_id}")

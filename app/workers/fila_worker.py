@@ -23,10 +23,11 @@ from app.core.resources import Resources, open_resources
 from app.workers.boundary import arq_job
 from app.workers.inbox_jobs import InboxDrainer
 from app.workers.jobs import deliver_reply, run_turn
+from app.workers.media_jobs import process_media
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
 from app.workers.slack_jobs import run_slack_command
-from app.workers.wiring import turn_services
+from app.workers.wiring import media_services, turn_services
 
 log = get_logger("app.workers.fila_worker")
 
@@ -43,6 +44,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["stack"] = stack
     ctx["res"] = await stack.enter_async_context(open_resources(ctx["settings"]))
     ctx["turns"] = turn_services(ctx["res"])
+    ctx["media"] = media_services(ctx["res"])
     # Applies what the webhook edge stored; drains at once, then on the edge's signal.
     drainer = InboxDrainer(ctx["res"])
     drainer.start()
@@ -76,6 +78,7 @@ class WorkerSettings:
         _registered(run_slack_command, queue.RUN_SLACK_COMMAND),
         _registered(send_outbound, queue.SEND_OUTBOUND),
         _registered(deliver_reply, queue.DELIVER_REPLY),
+        _registered(process_media, queue.PROCESS_MEDIA),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.core.resources import Resources
 from app.domain.agent.turn import TurnServices
+from app.domain.media.service import MediaServices
 from app.domain.outbound.gateway import Gateway
 from app.domain.outbound.limiter import Limiter
 from app.domain.outbound.status import StatusReader
@@ -34,4 +35,16 @@ def turn_services(res: Resources) -> TurnServices:
         notifier=res.notifier,
         enqueue=requeue(res.redis, res.settings),
         schedule=scheduler(res.redis),
+        media_store=res.media_store,
+    )
+
+
+def media_services(res: Resources) -> MediaServices:
+    return MediaServices(
+        settings=res.settings,
+        db=res.db,
+        redis=res.redis,
+        source=res.media_source,
+        store=res.media_store,
+        transcriber=res.transcriber,
     )
