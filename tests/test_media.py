@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from app.core.config import Settings
 from app.domain.agent import prompts
+from app.domain.operations import retention
 from tests.domain import evolution_media_payloads as media
 from tests.support.fake_media import FakeMedia
 from tests.support.fake_vendors import text_reply
@@ -170,6 +172,8 @@ async def test_a_voice_note_and_the_text_after_it_are_one_turn(
     julia: Julia, fake: Any, fake_media: FakeMedia
 ) -> None:
     fake_media.transcripts.append("queria saber do plantão de pediatria")
+    # The transcript comes well after the debounce: the turn waits for it.
+    fake_media.transcription_delay = 1.5
     fake.anthropic.script(text_reply("tenho sim! é no São Luiz, sábado"))
     await _posted(
         julia, media.voice_note(PHONE, "3EB0VOICE0000000003", seconds=75, audio=media.OGG_OPUS)
@@ -209,6 +213,23 @@ async def test_when_transcription_is_down_julia_asks_for_a_text_once(
     await fake.await_until(lambda: len(fake.evolution.texts_to(PHONE)) == 2)
     assert fake.evolution.texts_to(PHONE)[1] == "me conta por escrito que eu te ajudo"
     assert "[áudio 0:05 que vc não conseguiu ouvir]" in str(fake.anthropic.requests[0]["messages"])
+
+
+async def test_a_voice_note_she_cannot_hear_beside_a_text_is_mentioned_by_the_model(
+    julia: Julia, fake: Any, fake_media: FakeMedia
+) -> None:
+    fake_media.fail_transcriptions(500)
+    fake.anthropic.script(text_reply("não consigo ouvir áudio agora, mas sábado tenho sim"))
+    await _posted(
+        julia, media.voice_note(PHONE, "3EB0VOICE0000000007", seconds=30, audio=media.OGG_OPUS)
+    )
+    await julia.say(PHONE, "tem plantão sábado?")
+
+    await fake.await_until(lambda: fake.evolution.texts_to(PHONE))
+    assert fake.evolution.texts_to(PHONE) == ["não consigo ouvir áudio agora, mas sábado tenho sim"]
+    (request,) = fake.anthropic.requests
+    assert prompts.CANT_LISTEN_NOTE in str(request["messages"][-1])
+    assert "[áudio 0:30 que vc não conseguiu ouvir]" in str(request["messages"][-1])
 
 
 async def test_without_a_transcription_provider_julia_asks_for_a_text(
@@ -333,3 +354,30 @@ async def test_a_sticker_is_kept_and_not_answered(
     assert fake.evolution.texts_to(PHONE) == []
     assert fake.anthropic.requests == []
     assert await julia.count("SELECT count(*) FROM turns") == 0
+
+
+async def test_a_stored_file_goes_when_its_message_is_deleted(
+    julia: Julia, fake: Any, fake_media: FakeMedia
+) -> None:
+    fake.anthropic.script(text_reply("recebi, obrigada"))
+    photo = media.png(200, 100)
+    await _posted(julia, media.image(PHONE, "3EB0PHOTO0000000003", data=photo))
+    await fake.await_until(lambda: fake.evolution.texts_to(PHONE))
+    stored = await _message(julia, "3EB0PHOTO0000000003")
+    key = (BUCKET, stored["media"]["storage_key"])
+    assert key in fake_media.objects
+
+    await retention.prune(
+        julia.res.db, julia.res.settings, datetime.now(UTC), julia.res.media_store
+    )
+    assert key in fake_media.objects  # its message is still there
+
+    await julia.res.db.execute(
+        "DELETE FROM messages WHERE provider_message_id = '3EB0PHOTO0000000003'"
+    )
+    pruned = await retention.prune(
+        julia.res.db, julia.res.settings, datetime.now(UTC), julia.res.media_store
+    )
+    assert pruned.media_files == 1
+    assert key not in fake_media.objects
+    assert await julia.count("SELECT count(*) FROM media_files") == 0

@@ -76,6 +76,7 @@ class FakeMedia:
         self.transcripts: deque[str] = deque()
         self.transcriptions: list[Transcription] = []
         self._transcription_status: int | None = None
+        self.transcription_delay = 0.0  # seconds each transcription takes
         self.buckets: dict[str, dict[str, Any]] = {}
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.storage_requests: list[tuple[str, str]] = []
@@ -109,6 +110,7 @@ class FakeMedia:
             self.transcripts.clear()
             self.transcriptions.clear()
             self._transcription_status = None
+            self.transcription_delay = 0.0
             self.buckets.clear()
             self.objects.clear()
             self.storage_requests.clear()
@@ -131,6 +133,9 @@ class FakeMedia:
             )
             status = self._transcription_status
             text = self.transcripts.popleft() if self.transcripts else "oi"
+            delay = self.transcription_delay
+        if delay:
+            await asyncio.sleep(delay)
         if status is not None:
             error = {"message": "The server is overloaded", "type": "server_error"}
             return JSONResponse({"error": error}, status_code=status)
