@@ -9,8 +9,8 @@ import base64
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
