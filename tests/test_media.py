@@ -18,6 +18,7 @@ import pytest
 
 from app.core.config import Settings
 from app.domain.agent import prompts
+from app.domain.media.service import inline_key
 from app.domain.operations import retention
 from tests.domain import evolution_media_payloads as media
 from tests.support.fake_media import FakeMedia
@@ -381,3 +382,21 @@ async def test_a_stored_file_goes_when_its_message_is_deleted(
     assert pruned.media_files == 1
     assert key not in fake_media.objects
     assert await julia.count("SELECT count(*) FROM media_files") == 0
+
+
+async def test_the_edge_hands_over_only_doctors_files(
+    media_settings: Settings, fake_media: FakeMedia
+) -> None:
+    photo = media.png(20, 20)
+    doctor = media.image(PHONE, "3EB0PHOTO0000000004", data=photo)
+    group = media.image(PHONE, "3EB0PHOTO0000000005", data=photo)
+    group["data"]["key"]["remoteJid"] = "120363025246125486@g.us"
+    async with running_julia(media_settings, worker=False) as j:
+        await _posted(j, doctor)
+        await _posted(j, group)
+        instance = doctor["instance"]
+        kept = await j.res.redis.get(inline_key(instance, "3EB0PHOTO0000000004"))
+        assert base64.b64decode(kept) == photo
+        assert await j.res.redis.get(inline_key(instance, "3EB0PHOTO0000000005")) is None
+        stored = await j.res.db.fetchval("SELECT string_agg(payload::text, '') FROM webhook_events")
+        assert base64.b64encode(photo).decode() not in stored

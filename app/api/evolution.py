@@ -29,8 +29,8 @@ from app.core.resources import Resources
 from app.domain.inbox import intake
 from app.domain.inbox import repository as inbox
 from app.domain.inbox.edge import KnownInstances, inline_media, storable, wake_drainer
-from app.domain.inbox.evolution import WebhookError, parse_webhook
-from app.domain.media.service import stash_inline
+from app.domain.inbox.evolution import Event, MessageEvent, WebhookError, parse_webhook
+from app.domain.media.service import PROCESSED_KINDS, stash_inline
 from app.domain.outbound import chips_repository as chips_repo
 
 log = get_logger(__name__)
@@ -114,12 +114,21 @@ async def verified(request: Request, res: ResourcesDep) -> None:
 _VERIFIED = [Depends(verified)]
 
 
-async def _stash_media(res: Resources, instance: str, payload: dict[str, Any]) -> None:
-    """Hand an inline attachment to the worker through Redis (never into webhook_events).
-    Before the insert, so the worker finds it; a failure only costs the worker a fetch from
-    Evolution."""
+async def _stash_media(
+    res: Resources, instance: str, payload: dict[str, Any], events: list[Event]
+) -> None:
+    """Hand an inline attachment of a doctor's message to the worker through Redis (never
+    into webhook_events). Before the insert, so the worker finds it; a failure only costs the
+    worker a fetch from Evolution. Groups' and the company's own files are not kept."""
+    wanted = {
+        e.message_id
+        for e in events
+        if isinstance(e, MessageEvent) and e.answerable and e.media_kind in PROCESSED_KINDS
+    }
     try:
         for message_id, encoded in inline_media(payload):
+            if message_id not in wanted:
+                continue
             await stash_inline(
                 res.redis, instance, message_id, encoded, res.settings.MEDIA_INLINE_TTL_SECONDS
             )
@@ -162,7 +171,7 @@ async def evolution_webhook(
     async with storing(log_as="webhook"):
         if not await _known_instances(request, res).contains(instance, time.monotonic()):
             raise HTTPException(403, "unknown Evolution instance")
-        await _stash_media(res, instance, payload)
+        await _stash_media(res, instance, payload, events)
         row_id = await inbox.insert_event(
             res.db,
             source="evolution",
