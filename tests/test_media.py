@@ -400,3 +400,19 @@ async def test_the_edge_hands_over_only_doctors_files(
         assert await j.res.redis.get(inline_key(instance, "3EB0PHOTO0000000005")) is None
         stored = await j.res.db.fetchval("SELECT string_agg(payload::text, '') FROM webhook_events")
         assert base64.b64encode(photo).decode() not in stored
+
+
+async def test_the_turn_waits_for_a_transcript_only_so_long(
+    media_settings: Settings, fake: Any, fake_media: FakeMedia
+) -> None:
+    fake_media.transcription_delay = 3.0
+    fake.anthropic.script(text_reply("oi! me fala por escrito?"))
+    settings = media_settings.model_copy(update={"MEDIA_WAIT_SECONDS": 1.0})
+    async with running_julia(settings) as j:
+        await _posted(
+            j, media.voice_note(PHONE, "3EB0VOICE0000000008", seconds=50, audio=media.OGG_OPUS)
+        )
+        await j.say(PHONE, "oi")
+        await fake.await_until(lambda: fake.evolution.texts_to(PHONE), timeout=6)
+        assert fake.evolution.texts_to(PHONE) == ["oi! me fala por escrito?"]
+        assert "[áudio 0:50 que vc não conseguiu ouvir]" in str(fake.anthropic.requests[0])
