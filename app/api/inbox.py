@@ -25,7 +25,13 @@ log = get_logger(__name__)
 MAX_BODY_BYTES = 1_000_000
 
 # What "the database could not keep it" looks like: a vendor retry may succeed.
-STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+STORE_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a protocol state broken by a dropped connection
+    OSError,
+    TimeoutError,
+)
 
 
 async def read_body(

@@ -35,6 +35,9 @@ _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 # may be logged, uvicorn's access log included.
 _PATH_TOKEN = re.compile(r"(/token/)[^/\s?#\"']+")
 
+# Routes that log their own line per accepted request (see PathTokenFilter).
+_QUIET_ACCESS_PREFIX = "/webhook/evolution"
+
 # Third-party loggers whose own handlers would bypass our format.
 _ADOPTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "apscheduler")
 
@@ -56,14 +59,25 @@ def mask_path_token(text: str) -> str:
 
 
 class PathTokenFilter(logging.Filter):
-    """Masks the `/token/<secret>` path segment in uvicorn's access-log records, whose path
-    travels in `record.args` (`'%s - "%s %s HTTP/%s" %d'`), before any handler formats it."""
+    """uvicorn's access log: masks the `/token/<secret>` path segment, whose path travels in
+    `record.args` (`'%s - "%s %s HTTP/%s" %d'`), before any handler formats it; and leaves
+    out the 2xx answers to Evolution's webhook, whose route logs one line of its own per
+    delivery (`webhook.stored`, with the event and the row), so a delivery is one line, not
+    two, at thousands a second. Refused deliveries (4xx/5xx) keep their access line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                mask_path_token(a) if isinstance(a, str) else a for a in record.args
-            )
+        args = record.args
+        if isinstance(args, tuple):
+            if (
+                len(args) == 5
+                and args[1] == "POST"
+                and isinstance(args[2], str)
+                and args[2].startswith(_QUIET_ACCESS_PREFIX)
+                and isinstance(args[4], int)
+                and 200 <= args[4] < 300
+            ):
+                return False
+            record.args = tuple(mask_path_token(a) if isinstance(a, str) else a for a in args)
         if isinstance(record.msg, str):
             record.msg = mask_path_token(record.msg)
         return True
@@ -143,7 +157,7 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
     if not any(isinstance(f, PathTokenFilter) for f in access.filters):
         access.addFilter(PathTokenFilter())
     # asyncpg and httpx are chatty at INFO; their warnings still show.
-    for name in ("httpx", "httpcore", "asyncio"):
+    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "asyncio"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 

@@ -54,6 +54,28 @@ async def insert_event(
     return row_id
 
 
+async def insert_events(
+    conn: Executor, rows: list[tuple[Source, str | None, str, str, object]]
+) -> dict[str, int]:
+    """`insert_event` for many deliveries in one statement (the edge's group commit): rows
+    are (source, event, instance, provider_id, payload), every provider id set. Returns the
+    ids of the new rows by provider id; a redelivery (also a second copy within `rows`) is
+    absent."""
+    records = await conn.fetch(
+        """INSERT INTO webhook_events (source, event, instance, provider_id, payload)
+           SELECT s, e, i, p, j::jsonb
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                  AS t(s, e, i, p, j)
+           ON CONFLICT (source, provider_id) DO NOTHING RETURNING id, provider_id""",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [_json_safe(r[4]) for r in rows],
+    )
+    return {str(record["provider_id"]): int(record["id"]) for record in records}
+
+
 async def store_event(
     conn: Executor,
     *,

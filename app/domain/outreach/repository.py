@@ -670,38 +670,28 @@ async def opener_sent_at(
 
 async def stop_for_doctor(conn: Executor, doctor_id: int, reason: str, *, at: datetime) -> None:
     """Stop every proactive thing waiting for the doctor: queued messages, the follow-up
-    cadence (reminders the doctor asked for survive a reply) and campaign targets.
+    cadence (reminders the doctor asked for survive a reply) and campaign targets. One
+    statement: every inbound message of a doctor runs it.
 
     `reason` is 'respondeu', 'opt_out' or 'handoff'."""
     await conn.execute(
-        """UPDATE outbound_sends SET status = 'cancelled', reason = $2, decided_at = $3
-           WHERE doctor_id = $1 AND proactive
-             AND (status = 'deferred' OR (status = 'pending' AND attempts = 0))""",
+        """WITH sends AS (
+               UPDATE outbound_sends SET status = 'cancelled', reason = $2, decided_at = $3
+               WHERE doctor_id = $1 AND proactive
+                 AND (status = 'deferred' OR (status = 'pending' AND attempts = 0))),
+           cadence AS (
+               UPDATE followups SET status = 'cancelado', cancel_reason = $2
+               WHERE doctor_id = $1 AND status = 'agendado'
+                 AND (kind = 'cadencia' OR $2 <> 'respondeu'))
+           UPDATE campaign_targets
+              SET status = CASE WHEN $2 = 'respondeu' THEN 'respondeu' ELSE 'cancelado' END,
+                  responded_at = CASE WHEN $2 = 'respondeu' THEN $3 ELSE responded_at END,
+                  last_reason = CASE WHEN $2 = 'respondeu' THEN last_reason ELSE $2 END
+            WHERE doctor_id = $1 AND status IN ('enviado', 'pendente', 'adiado')""",
         doctor_id,
         reason,
         at,
     )
-    await conn.execute(
-        """UPDATE followups SET status = 'cancelado', cancel_reason = $2
-           WHERE doctor_id = $1 AND status = 'agendado'
-             AND (kind = 'cadencia' OR $2 <> 'respondeu')""",
-        doctor_id,
-        reason,
-    )
-    if reason == "respondeu":
-        await conn.execute(
-            """UPDATE campaign_targets SET status = 'respondeu', responded_at = $2
-               WHERE doctor_id = $1 AND status IN ('enviado', 'pendente', 'adiado')""",
-            doctor_id,
-            at,
-        )
-    else:
-        await conn.execute(
-            """UPDATE campaign_targets SET status = 'cancelado', last_reason = $2
-               WHERE doctor_id = $1 AND status IN ('pendente', 'adiado', 'enviado')""",
-            doctor_id,
-            reason,
-        )
 
 
 # Opener templates (from Google Drive) -------------------------------------------------------
