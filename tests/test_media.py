@@ -20,6 +20,7 @@ from app.core.config import Settings
 from app.domain.agent import prompts
 from app.domain.media.service import inline_key
 from app.domain.operations import retention
+from app.domain.operations.metrics import daily_metrics, format_metrics
 from tests.domain import evolution_media_payloads as media
 from tests.support.fake_media import FakeMedia
 from tests.support.fake_vendors import text_reply
@@ -167,6 +168,9 @@ async def test_a_voice_note_without_a_transcript_is_transcribed_once(
     assert stored["media"]["transcript"] == "tô livre dia 14, tem alguma coisa?"
     turn = await julia.res.db.fetchrow("SELECT transcription_seconds, cost_usd FROM turns")
     assert turn["transcription_seconds"] == 9 and turn["cost_usd"] > 0
+    day = await daily_metrics(julia.res.db, tz=julia.res.settings.tz, now=datetime.now(UTC))
+    assert day.transcription_seconds == 9
+    assert "Áudio transcrito: 0min09s" in format_metrics(day)
 
 
 async def test_a_voice_note_and_the_text_after_it_are_one_turn(

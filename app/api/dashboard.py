@@ -238,6 +238,8 @@ class MetricsOut(BaseModel):
     input_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    transcription_seconds: int
+    image_tokens: int
     cache_read_share: float | None
 
 
