@@ -104,8 +104,12 @@ class SupabaseMediaStore:
             try:
                 await self._client.get_bucket(self._bucket)
             except StorageApiError:
-                await self._client.create_bucket(self._bucket, options={"public": False})
-                log.info("media.bucket_created", bucket=self._bucket)
+                try:
+                    await self._client.create_bucket(self._bucket, options={"public": False})
+                    log.info("media.bucket_created", bucket=self._bucket)
+                except StorageApiError:
+                    # Another process created it meanwhile (409), or it cannot be: look again.
+                    await self._client.get_bucket(self._bucket)
             self._ready = True
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
