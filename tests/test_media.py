@@ -23,7 +23,7 @@ from app.domain.operations import retention
 from app.domain.operations.metrics import daily_metrics, format_metrics
 from tests.domain import evolution_media_payloads as media
 from tests.support.fake_media import FakeMedia
-from tests.support.fake_vendors import text_reply
+from tests.support.fake_vendors import text_reply, tool_call
 from tests.support.julia import Julia, running_julia, vendor_settings
 
 PHONE = "5511987004455"
@@ -261,11 +261,18 @@ async def test_a_photo_goes_to_the_model_after_the_cache_breakpoint_and_into_sto
     await fake.await_until(lambda: fake.evolution.texts_to(PHONE))
 
     photo = media.png(960, 1280)
-    fake.anthropic.script(text_reply("recebi seu CRM, obrigada!"))
+    # A CRM card read from the photo feeds the profile.
+    fake.anthropic.script(
+        tool_call("update_profile", {"crm": "123456", "crm_uf": "SP"}),
+        text_reply("recebi seu CRM, obrigada!"),
+    )
     await _posted(
         julia, media.image(PHONE, "3EB0PHOTO0000000001", caption="segue meu CRM", data=photo)
     )
     await fake.await_until(lambda: len(fake.evolution.texts_to(PHONE)) == 2)
+    assert fake.evolution.texts_to(PHONE)[1] == "recebi seu CRM, obrigada!"
+    doctor = await julia.res.db.fetchrow("SELECT crm, crm_uf FROM doctors")
+    assert (doctor["crm"], doctor["crm_uf"]) == ("123456", "SP")
 
     blocks = _blocks(fake.anthropic.requests[1])
     breakpoint_at = max(i for i, b in enumerate(blocks) if "cache_control" in b)
@@ -286,7 +293,7 @@ async def test_a_photo_goes_to_the_model_after_the_cache_breakpoint_and_into_sto
     fake.anthropic.script(text_reply("combinado"))
     await julia.say(PHONE, "valeu")
     await fake.await_until(lambda: len(fake.evolution.texts_to(PHONE)) == 3)
-    later = fake.anthropic.requests[2]
+    later = fake.anthropic.requests[-1]
     assert all(b["type"] != "image" for b in _blocks(later))
     assert "[foto que vc já viu] segue meu CRM" in str(later["messages"])
 
@@ -312,7 +319,11 @@ async def test_a_pdf_is_fetched_from_evolution_and_read_as_a_document(
             pdf, mimetype="application/pdf", media_type="documentMessage", file_name="escala.pdf"
         ),
     )
-    fake.anthropic.script(text_reply("vi sua escala, obrigada"))
+    # A value seen only in the file is not one Julia may quote: the guardrails ask again.
+    fake.anthropic.script(
+        text_reply("vi que o plantão de dezembro paga R$ 3.000"),
+        text_reply("vi sua escala, obrigada"),
+    )
     await _posted(
         julia,
         media.document(
@@ -328,6 +339,8 @@ async def test_a_pdf_is_fetched_from_evolution_and_read_as_a_document(
     documents = [b for b in _blocks(fake.anthropic.requests[0]) if b["type"] == "document"]
     assert len(documents) == 1
     assert base64.b64decode(documents[0]["source"]["data"]) == pdf
+    assert fake.evolution.texts_to(PHONE) == ["vi sua escala, obrigada"]
+    assert "R$ 3.000" in str(fake.anthropic.requests[1]["messages"][-2])
 
 
 async def test_an_oversized_file_is_refused_with_a_log_line_and_a_natural_reply(
