@@ -342,8 +342,9 @@ class _Turn:
         return "opt_out"
 
     def unreadable(self) -> str | None:
-        """ "audio" or "file" when the burst is only attachments Julia could not hear or
-        open (nothing written, no transcript, no photo or PDF ready); else None."""
+        """What the burst is when it is only attachments Julia could not hear or open
+        (nothing written, no transcript, no photo or PDF ready): "audio" when all of them are
+        voice notes or audio, else "file"; None when there is something to answer."""
         kinds = []
         for message in self.pending:
             m = message.media or {}
