@@ -6,8 +6,9 @@ Status codes are chosen for Evolution's retry policy: it retries 5xx and timeout
 503 (retry later). A 2xx is answered only after the commit.
 
 The route only authenticates, bounds (EVOLUTION_WEBHOOK_MAX_BYTES, over it 422), validates
-(`parse_webhook`, pure), checks the instance against an in-process list, stores the delivery
-in one statement and wakes the worker's drainer, which applies it (`app/workers/inbox_jobs.py`).
+(`parse_webhook`, pure), checks the instance against an in-process list, hands a doctor's
+inline attachment to the worker through Redis, stores the delivery in one statement and wakes
+the worker's drainer, which applies it (`app/workers/inbox_jobs.py`).
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ async def _stash_media(
         for e in events
         if isinstance(e, MessageEvent) and e.answerable and e.media_kind in PROCESSED_KINDS
     }
+    if not wanted:
+        return  # no doctor's attachment in this delivery
     try:
         for message_id, encoded in inline_media(payload):
             if message_id not in wanted:
