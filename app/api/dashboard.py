@@ -19,16 +19,19 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, Field
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import ResourcesDep
 from app.core.config import Settings, get_settings
 from app.core.db import transaction
 from app.core.logging import get_logger
+from app.core.resources import Resources
 from app.domain.dashboard import repository as repo
 from app.domain.handoff import service as handoff
 from app.domain.imports.parsing import Kind as ImportKind
 from app.domain.imports.service import ImportFileError, import_csv
+from app.domain.media import service as media
 from app.domain.operations import commands, metrics
 from app.domain.outbound import status_repository as julia_status
 from app.domain.outbound.status_repository import JuliaStatus
@@ -238,6 +241,8 @@ class MetricsOut(BaseModel):
     input_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    transcription_seconds: int
+    image_tokens: int
     cache_read_share: float | None
 
 
@@ -329,7 +334,39 @@ async def list_messages(
         if await repo.get_conversation(conn, conversation_id) is None:
             raise HTTPException(404, "conversation not found")
         listing = await repo.list_messages(conn, conversation_id, limit=limit, offset=offset)
-    return _page(listing, limit, offset)
+    linked = [
+        item.model_copy(update={"media_url": await _media_url(res, conversation_id, item)})
+        for item in listing.items
+    ]
+    return _page(repo.Listing(linked, listing.total), limit, offset)
+
+
+async def _media_url(res: Resources, conversation_id: int, item: repo.MessageItem) -> str | None:
+    if not item.media or not item.media.get("storage_key"):
+        return None
+    signed = await media.signed_url(
+        res.media_store, item.media, res.settings.MEDIA_SIGNED_URL_SECONDS
+    )
+    return signed or f"/api/v1/conversations/{conversation_id}/messages/{item.id}/media"
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages/{message_id}/media",
+    summary="A message's stored attachment (the local store; Supabase answers signed URLs)",
+    response_class=Response,
+    responses=_NOT_FOUND,
+)
+async def message_attachment(
+    conversation_id: Id, message_id: Id, _: ViewerDep, res: ResourcesDep
+) -> Response:
+    async with transaction(res.db) as conn:
+        found = await repo.message_media(conn, conversation_id, message_id)
+    if not found or not found.get("storage_key") or found.get("store") != res.media_store.name:
+        raise HTTPException(404, "attachment not found")
+    data = await media.load(res.media_store, found)
+    if data is None:
+        raise HTTPException(404, "attachment not found")
+    return Response(data, media_type=str(found.get("mimetype") or "application/octet-stream"))
 
 
 @router.post(

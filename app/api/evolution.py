@@ -6,8 +6,9 @@ Status codes are chosen for Evolution's retry policy: it retries 5xx and timeout
 503 (retry later). A 2xx is answered only after the commit.
 
 The route only authenticates, bounds (EVOLUTION_WEBHOOK_MAX_BYTES, over it 422), validates
-(`parse_webhook`, pure), checks the instance against an in-process list, stores the delivery
-in one statement and wakes the worker's drainer, which applies it (`app/workers/inbox_jobs.py`).
+(`parse_webhook`, pure), checks the instance against an in-process list, hands a doctor's
+inline attachment to the worker through Redis, stores the delivery in one statement and wakes
+the worker's drainer, which applies it (`app/workers/inbox_jobs.py`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from typing import Any
 import jwt
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
 from app.api.inbox import parse_json, read_body, storing
 from app.core.config import Settings
 from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.domain.inbox import intake
-from app.domain.inbox.edge import InboxWriter, KnownInstances, storable
-from app.domain.inbox.evolution import WebhookError, parse_webhook
+from app.domain.inbox.edge import InboxWriter, KnownInstances, inline_media, storable
+from app.domain.inbox.evolution import Event, MessageEvent, WebhookError, parse_webhook
+from app.domain.media.service import PROCESSED_KINDS, stash_inline
 from app.domain.outbound import chips_repository as chips_repo
 
 log = get_logger(__name__)
@@ -105,6 +108,30 @@ def _known_instances(request: Request, res: Resources) -> KnownInstances:
     return known
 
 
+async def _stash_media(
+    res: Resources, instance: str, payload: dict[str, Any], events: list[Event]
+) -> None:
+    """Hand an inline attachment of a doctor's message to the worker through Redis (never
+    into webhook_events). Before the insert, so the worker finds it; a failure only costs the
+    worker a fetch from Evolution. Groups' and the company's own files are not kept."""
+    wanted = {
+        e.message_id
+        for e in events
+        if isinstance(e, MessageEvent) and e.answerable and e.media_kind in PROCESSED_KINDS
+    }
+    if not wanted:
+        return  # no doctor's attachment in this delivery
+    try:
+        for message_id, encoded in inline_media(payload):
+            if message_id not in wanted:
+                continue
+            await stash_inline(
+                res.redis, instance, message_id, encoded, res.settings.MEDIA_INLINE_TTL_SECONDS
+            )
+    except (RedisError, OSError) as exc:
+        log.warning("webhook.media_stash_failed", error=type(exc).__name__)
+
+
 # No FastAPI dependencies on this route: it takes thousands of deliveries a second, and
 # solving dependencies per request cost more than the checks themselves. Authentication runs
 # first, before the body is read (a 401 stores nothing).
@@ -143,6 +170,7 @@ async def evolution_webhook(request: Request) -> JSONResponse:
     async with storing(log_as="webhook"):
         if not await _known_instances(request, res).contains(instance, time.monotonic()):
             raise HTTPException(403, "unknown Evolution instance")
+        await _stash_media(res, instance, payload, events)
         # One statement with the deliveries that arrived meanwhile (group commit); the
         # writer wakes the drainer after the commit.
         row_id = await _writer(request, res).store(

@@ -251,6 +251,27 @@ class Settings(BaseSettings):
     WEBHOOK_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
     JOB_RUNS_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
 
+    # Media (voice notes, photos, PDFs), fetched and kept by the worker. Voice notes are
+    # transcribed by an OpenAI-compatible endpoint (`POST {TRANSCRIPTION_API_URL}/audio/
+    # transcriptions`: OpenAI, Groq, a self-hosted Whisper server); without it Julia asks for
+    # a text. Files over the caps are refused (logged `media.refused`). A turn waits at most
+    # MEDIA_WAIT_SECONDS for its media. The edge keeps a delivery's inline base64 in Redis for
+    # MEDIA_INLINE_TTL_SECONDS for the worker. Files go to Supabase Storage (private bucket
+    # SUPABASE_STORAGE_BUCKET) when SUPABASE_URL and SUPABASE_SERVICE_KEY are set, else under
+    # JULIA_DATA_DIR/media; the dashboard's signed links last MEDIA_SIGNED_URL_SECONDS.
+    TRANSCRIPTION_API_URL: AnyHttpUrl | None = None
+    TRANSCRIPTION_API_KEY: SecretStr | None = None
+    TRANSCRIPTION_MODEL: str = "whisper-1"
+    TRANSCRIPTION_LANGUAGE: str = "pt"
+    TRANSCRIPTION_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, le=300)
+    MEDIA_MAX_AUDIO_BYTES: int = Field(default=16_000_000, ge=10_000, le=100_000_000)
+    MEDIA_MAX_IMAGE_BYTES: int = Field(default=5_000_000, ge=10_000, le=100_000_000)
+    MEDIA_MAX_DOCUMENT_BYTES: int = Field(default=10_000_000, ge=10_000, le=100_000_000)
+    MEDIA_WAIT_SECONDS: float = Field(default=30.0, ge=0, le=300)
+    MEDIA_INLINE_TTL_SECONDS: int = Field(default=3600, ge=60, le=86400)
+    SUPABASE_STORAGE_BUCKET: str = Field(default="julia-media", min_length=3, max_length=63)
+    MEDIA_SIGNED_URL_SECONDS: int = Field(default=3600, ge=60, le=604800)
+
     # Alerts (the scheduler's `alertas` job): failed-turn rate over the window, alerted only
     # with a minimum volume; due jobs piling up in the queue; a doctor message unanswered.
     ALERT_ERROR_RATE: float = Field(default=0.05, gt=0, lt=1)

@@ -20,6 +20,7 @@ SEND_OUTBOUND = "send_outbound"
 DELIVER_REPLY = "deliver_reply"
 MIRROR_CHATWOOT = "mirror_chatwoot"
 RUN_CHATWOOT_EVENT = "run_chatwoot_event"
+PROCESS_MEDIA = "process_media"
 
 
 async def enqueue_turn(
@@ -80,3 +81,8 @@ async def enqueue_mirror(
 async def enqueue_chatwoot_event(redis: ArqRedis, event_id: int) -> None:
     """Apply one stored Chatwoot webhook delivery (`webhook_events.id`)."""
     await redis.enqueue_job(RUN_CHATWOOT_EVENT, event_id, _job_id=f"chatwoot-event:{event_id}")
+
+
+async def enqueue_media(redis: ArqRedis, message_id: int) -> None:
+    """Fetch, keep and read a doctor's attachment (once per message: the job id)."""
+    await redis.enqueue_job(PROCESS_MEDIA, message_id, _job_id=f"media:{message_id}")

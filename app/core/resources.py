@@ -28,9 +28,12 @@ from app.integrations.protocols import (
     DocumentFolder,
     Embedder,
     EvolutionChatwootProbe,
+    MediaSource,
+    MediaStore,
     MessageSender,
     Notifier,
     SlackReplier,
+    Transcriber,
 )
 
 if TYPE_CHECKING:
@@ -182,11 +185,62 @@ class Resources:
             self.http, str(settings.EVOLUTION_API_URL), key.get_secret_value() if key else ""
         )
 
+    @cached_property
+    def media_source(self) -> MediaSource | None:
+        """Attachments fetched from Evolution; None without EVOLUTION_API_URL."""
+        settings = self.settings
+        if settings.EVOLUTION_API_URL is None:
+            return None
+        from app.integrations.evolution import EvolutionMediaSource
+
+        key = settings.EVOLUTION_API_KEY
+        return EvolutionMediaSource(
+            self.http, str(settings.EVOLUTION_API_URL), key.get_secret_value() if key else ""
+        )
+
+    @cached_property
+    def media_store(self) -> MediaStore:
+        """Supabase Storage when SUPABASE_URL and SUPABASE_SERVICE_KEY are set, else the
+        folder JULIA_DATA_DIR/media."""
+        settings = self.settings
+        if settings.SUPABASE_URL is not None and settings.SUPABASE_SERVICE_KEY is not None:
+            from app.integrations.media_store import SupabaseMediaStore
+
+            return SupabaseMediaStore(
+                str(settings.SUPABASE_URL),
+                settings.SUPABASE_SERVICE_KEY.get_secret_value(),
+                settings.SUPABASE_STORAGE_BUCKET,
+            )
+        from app.integrations.media_store import LocalMediaStore
+
+        return LocalMediaStore(settings.JULIA_DATA_DIR.resolve() / "media")
+
+    @cached_property
+    def transcriber(self) -> Transcriber | None:
+        """Speech to text (OpenAI-compatible); None without TRANSCRIPTION_API_URL."""
+        settings = self.settings
+        if settings.TRANSCRIPTION_API_URL is None:
+            return None
+        from app.integrations.transcription import OpenAICompatibleTranscriber
+
+        key = settings.TRANSCRIPTION_API_KEY
+        return OpenAICompatibleTranscriber(
+            self.http,
+            str(settings.TRANSCRIPTION_API_URL),
+            api_key=key.get_secret_value() if key else None,
+            model=settings.TRANSCRIPTION_MODEL,
+            language=settings.TRANSCRIPTION_LANGUAGE or None,
+            timeout_s=settings.TRANSCRIPTION_TIMEOUT_SECONDS,
+        )
+
     async def _close_vendors(self) -> None:
         # Only what was built: reading the property would build it now.
         drive = self.__dict__.get("drive")
         if drive is not None:
             await drive.aclose()
+        store = self.__dict__.get("media_store")
+        if store is not None:
+            await store.aclose()
 
 
 @asynccontextmanager

@@ -233,4 +233,65 @@ class Chatwoot(Protocol):
 class EvolutionChatwootProbe(Protocol):
     async def chatwoot_enabled(self, instance: str) -> bool:
         """Whether Evolution's own Chatwoot integration is on for `instance`."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """The bytes of a WhatsApp attachment, with what the provider said they are."""
+
+    data: bytes
+    mimetype: str | None
+    file_name: str | None = None
+
+
+class MediaUnavailable(Unavailable):
+    """An attachment could not be fetched, stored or read back."""
+
+
+class MediaSource(Protocol):
+    async def fetch_media(self, instance: str, message_id: str) -> MediaFile:
+        """The attachment of a received message (Evolution's getBase64FromMediaMessage).
+        Raises MediaUnavailable."""
+        ...
+
+
+class MediaStore(Protocol):
+    """Where attachments are kept for operators (Supabase Storage or a local folder)."""
+
+    name: str
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store (or replace) one file. Raises MediaUnavailable."""
+        ...
+
+    async def get(self, key: str) -> bytes:
+        """One stored file. Raises MediaUnavailable."""
+        ...
+
+    async def remove(self, keys: list[str]) -> None:
+        """Delete files; a missing one is not an error. Raises MediaUnavailable."""
+        ...
+
+    async def signed_url(self, key: str, expires_s: int) -> str | None:
+        """A time-limited link an operator can open, or None when the store has none
+        (the local folder: the dashboard API serves the file itself)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+
+
+class TranscriptionError(Unavailable):
+    """The speech-to-text endpoint could not transcribe the audio."""
+
+
+class Transcriber(Protocol):
+    model: str
+
+    async def transcribe(self, audio: bytes, *, file_name: str, mimetype: str) -> Transcript:
+        """The words spoken in `audio`. Raises TranscriptionError."""
         ...

@@ -26,11 +26,12 @@ from app.workers.boundary import arq_job
 from app.workers.chatwoot_jobs import mirror_chatwoot, run_chatwoot_event
 from app.workers.inbox_jobs import InboxDrainer
 from app.workers.jobs import deliver_reply, run_turn
+from app.workers.media_jobs import process_media
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import settings_or_exit
 from app.workers.slack_jobs import run_slack_command
 from app.workers.status_jobs import ResumeWatcher
-from app.workers.wiring import turn_services
+from app.workers.wiring import media_services, turn_services
 
 log = get_logger("app.workers.fila_worker")
 
@@ -47,6 +48,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["stack"] = stack
     ctx["res"] = await stack.enter_async_context(open_resources(ctx["settings"]))
     ctx["turns"] = turn_services(ctx["res"])
+    ctx["media"] = media_services(ctx["res"])
     # Applies what the webhook edge stored; drains at once, then on the edge's signal.
     drainer = InboxDrainer(ctx["res"])
     drainer.start()
@@ -89,6 +91,7 @@ class WorkerSettings:
         _registered(deliver_reply, queue.DELIVER_REPLY),
         _registered(mirror_chatwoot, queue.MIRROR_CHATWOOT),
         _registered(run_chatwoot_event, queue.RUN_CHATWOOT_EVENT),
+        _registered(process_media, queue.PROCESS_MEDIA),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -94,8 +94,13 @@ async def varrer_mensagens(res: Resources) -> None:
 
 async def limpar_retencao(res: Resources) -> None:
     """Delete finished inbox rows and job runs past their retention windows."""
-    pruned = await retention.prune(res.db, res.settings, datetime.now(UTC))
-    log.info("retention.pruned", webhook_events=pruned.webhook_events, job_runs=pruned.job_runs)
+    pruned = await retention.prune(res.db, res.settings, datetime.now(UTC), res.media_store)
+    log.info(
+        "retention.pruned",
+        webhook_events=pruned.webhook_events,
+        job_runs=pruned.job_runs,
+        media_files=pruned.media_files,
+    )
 
 
 def job_table(settings: Settings) -> list[JobSpec]:

@@ -7,6 +7,7 @@ import uuid
 from app.core.queue import enqueue_mirror
 from app.core.resources import Resources
 from app.domain.agent.turn import TurnServices
+from app.domain.media.service import MediaServices
 from app.domain.outbound.gateway import AfterSent, Gateway
 from app.domain.outbound.limiter import Limiter
 from app.domain.outbound.status import StatusReader
@@ -51,4 +52,16 @@ def turn_services(res: Resources) -> TurnServices:
         notifier=res.notifier,
         enqueue=requeue(res.redis, res.settings),
         schedule=scheduler(res.redis),
+        media_store=res.media_store,
+    )
+
+
+def media_services(res: Resources) -> MediaServices:
+    return MediaServices(
+        settings=res.settings,
+        db=res.db,
+        redis=res.redis,
+        source=res.media_source,
+        store=res.media_store,
+        transcriber=res.transcriber,
     )

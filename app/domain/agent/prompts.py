@@ -497,6 +497,28 @@ HANDOFF_MESSAGES: Final[tuple[str, ...]] = (
     "vou pedir ajuda pra minha supervisora e ela fala com vc por aqui, blz?",
 )
 
+# A voice note Julia cannot listen to (no transcription, or it failed): once per conversation.
+CANT_LISTEN_MESSAGES: Final[tuple[str, ...]] = (
+    "ai, não tô conseguindo ouvir áudio agora 😅 consegue me mandar por escrito rapidinho?",
+    "oi! agora não consigo ouvir áudio, me manda em texto rapidinho?",
+    "não tô conseguindo escutar áudio aqui agora, consegue me escrever rapidinho?",
+    "opa, aqui não tô conseguindo ouvir áudio no momento. me manda por escrito?",
+)
+
+# A photo or file she could not open (too big, a format she does not read, not downloaded).
+CANT_OPEN_MESSAGES: Final[tuple[str, ...]] = (
+    "não consegui abrir esse arquivo aqui 😕 consegue me mandar um print ou escrever rapidinho?",
+    "esse arquivo não abriu aqui pra mim. me manda um print menor ou escreve o que precisa?",
+    "aqui não abriu o arquivo que vc mandou. consegue mandar uma foto menor ou me escrever?",
+)
+
+# Added to the turn's context when a voice note could not be heard and other messages came
+# with it: the model answers those and asks for a text, once per conversation.
+CANT_LISTEN_NOTE: Final[str] = (
+    "O médico mandou um áudio que vc não consegue ouvir agora. Responda o resto normalmente "
+    "e diga com naturalidade que agora não consegue ouvir áudio, pedindo pra ele escrever."
+)
+
 HOLDING_MESSAGES: Final[tuple[str, ...]] = (
     "opa, tô resolvendo uma coisa aqui, já te respondo",
     "só um minutinho, tô terminando uma coisa aqui e já te falo",

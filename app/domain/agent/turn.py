@@ -51,6 +51,8 @@ from app.domain.doctors.repository import Doctor
 from app.domain.handoff import repository as handoff_repo
 from app.domain.handoff import service as handoff
 from app.domain.inbox.detection import asks_number_source, handoff_reason, is_opt_out
+from app.domain.media import repository as media_repo
+from app.domain.media import service as media
 from app.domain.memory import service as memory
 from app.domain.notices.service import notify
 from app.domain.outbound import chips_repository as chips_repo
@@ -65,7 +67,7 @@ from app.domain.privacy import service as privacy
 from app.domain.reservations import service as reservations
 from app.domain.reservations.service import day_text
 from app.domain.voice.guardrails import check_reply, money_cents, repair_format
-from app.integrations.protocols import LLM, Embedder, LLMUnavailable, Notifier, Usage
+from app.integrations.protocols import LLM, Embedder, LLMUnavailable, MediaStore, Notifier, Usage
 
 log = get_logger(__name__)
 
@@ -85,6 +87,8 @@ Enqueue = Callable[[int, int | None, float], Awaitable[None]]
 ScheduleSend = Callable[[int, datetime], Awaitable[None]]
 # A reply part whose job wakes this close to its moment goes out now.
 ON_TIME = timedelta(milliseconds=20)
+# While a burst's attachment is being fetched or transcribed, the turn looks again this often.
+MEDIA_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -104,6 +108,7 @@ class TurnServices:
     schedule: ScheduleSend  # (send id, moment): wake a reply part's job then
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    media_store: MediaStore | None = None  # where the burst's photos and PDFs are read from
 
 
 async def handle(
@@ -181,17 +186,30 @@ async def _locked(
     if await svc.status.paused():
         log.info("turn.paused", conversation_id=conversation_id, waiting=len(pending))
         return "paused"
+    fetching = [m for m in pending if media.is_pending(m.media)]
+    if fetching:
+        # A voice note and the text after it are one turn: wait (bounded) for its transcript.
+        waited = (svc.clock() - fetching[0].created_at).total_seconds()
+        if waited < svc.settings.MEDIA_WAIT_SECONDS:
+            await svc.enqueue(conversation_id, message_id, MEDIA_POLL_SECONDS)
+            return "media_pending"
+        log.warning("turn.media_timeout", conversation_id=conversation_id, waiting=len(fetching))
     doctor = await doctors.get(svc.db, conversation.doctor_id)
     assert doctor is not None
     structlog.contextvars.bind_contextvars(doctor_id=doctor.id)
     log.info("Processing message", conversation_id=conversation_id, messages=len(pending))
     turn = _Turn(svc, conversation, doctor, pending, job_id)
-    texts = [m.body for m in pending if m.body]
+    texts = [text for text in map(agent.said, pending) if text]
     if any(is_opt_out(text) for text in texts):
         return await turn.opt_out()
     reason = next((r for r in map(handoff_reason, texts) if r), None)
     if reason:
         return await turn.fixed_handoff(reason)
+    unreadable = turn.unreadable()
+    if unreadable is not None:
+        outcome = await turn.cant_read(unreadable)
+        if outcome is not None:
+            return outcome
     return await turn.answer()
 
 
@@ -343,7 +361,7 @@ class _Turn:
         self.doctor = doctor
         self.pending = pending
         self.job_id = job_id
-        self.burst = "\n".join(m.body for m in pending if m.body)
+        self.burst = "\n".join(text for text in map(agent.said, pending) if text)
         self.seed = pending[-1].id
 
     # Fixed answers -----------------------------------------------------------------------
@@ -361,6 +379,78 @@ class _Turn:
         log.info("doctor.opted_out", doctor_id=self.doctor.id, newly=newly)
         await self._deliver(send_ids)
         return "opt_out"
+
+    def unreadable(self) -> str | None:
+        """What the burst is when it is only attachments Julia could not hear or open
+        (nothing written, no transcript, no photo or PDF ready): "audio" when all of them are
+        voice notes or audio, else "file"; None when there is something to answer."""
+        kinds = []
+        for message in self.pending:
+            m = message.media or {}
+            if agent.said(message) or m.get("state") == "ready":
+                return None
+            if m.get("state") in ("failed", "refused", "pending", "unsupported"):
+                kinds.append(m.get("kind"))
+        if not kinds:
+            return None
+        return "audio" if all(kind == "audio" for kind in kinds) else "file"
+
+    async def cant_read(self, what: str) -> str | None:
+        """One natural reply asking for a text: for voice notes once per conversation (None
+        after that: the model answers), for a file every time."""
+        async with transaction(self.svc.db) as conn:
+            if what == "audio" and not await media_repo.ask_for_text_once(
+                conn, self.conversation.id
+            ):
+                return None
+            turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
+            variants = (
+                prompts.CANT_LISTEN_MESSAGES if what == "audio" else prompts.CANT_OPEN_MESSAGES
+            )
+            send_ids = await self._plan(
+                conn, turn_id, [prompts.pick(variants, self.seed)], kind="reply"
+            )
+            await repo.finish_turn(conn, turn_id, "ok")
+        log.info("turn.cant_read", conversation_id=self.conversation.id, what=what)
+        await self._deliver(send_ids)
+        return "cant_listen" if what == "audio" else "cant_open"
+
+    async def _attachments(self) -> tuple[dict[int, dict[str, Any]], int]:
+        """The burst's photos and PDFs as content blocks, and the images' token estimate."""
+        blocks: dict[int, dict[str, Any]] = {}
+        tokens = 0
+        store = self.svc.media_store
+        for message in self.pending:
+            m = message.media or {}
+            if store is None or m.get("state") != "ready" or m.get("kind") == "audio":
+                continue
+            data = await media.load(store, m)
+            if data is None:
+                continue
+            blocks[message.id] = agent.attachment_block(str(m.get("mimetype")), data)
+            if m.get("kind") == "image":
+                tokens += int(m.get("image_tokens") or 0)
+        return blocks, tokens
+
+    async def _listen_note(self) -> str | None:
+        """Asked once per conversation, when a voice note could not be heard and the burst
+        has something else to answer."""
+        unheard = any(
+            (m.media or {}).get("kind") == "audio"
+            and (m.media or {}).get("state") in ("failed", "refused", "pending")
+            for m in self.pending
+        )
+        if unheard and await media_repo.ask_for_text_once(self.svc.db, self.conversation.id):
+            return prompts.CANT_LISTEN_NOTE
+        return None
+
+    def _transcribed_seconds(self) -> int:
+        total = 0
+        for message in self.pending:
+            m = message.media or {}
+            if m.get("transcript_source") == "transcriber":
+                total += int(m.get("transcribed_seconds") or 0)
+        return total
 
     async def fixed_handoff(self, reason: str) -> str:
         trigger = _TRIGGERS.get(reason, "pedido")
@@ -480,7 +570,11 @@ class _Turn:
                 )
             ],
         )
-        messages = agent.build_messages(history, self.pending, context)
+        note = await self._listen_note()
+        if note:
+            context = f"{context}\n\n{note}"
+        attachments, image_tokens = await self._attachments()
+        messages = agent.build_messages(history, self.pending, context, attachments)
         model = choose_model(
             settings.LLM_MODEL,
             settings.LLM_MODEL_COMPLEX,
@@ -526,6 +620,8 @@ class _Turn:
             cache_write_tokens=result.usage.cache_write_tokens,
             cost_usd=round(result.cost_usd, 6),
             tool_calls=result.tool_calls,
+            transcription_seconds=self._transcribed_seconds(),
+            image_tokens=image_tokens,
         )
         parts = split_reply(text)
         wants_human = forced or result.handoff_reason

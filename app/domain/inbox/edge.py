@@ -63,6 +63,24 @@ def _mimetype(message: dict[str, Any]) -> str | None:
     return None
 
 
+def inline_media(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """(message id, base64) of every attachment the delivery carries inline, for the worker
+    (handed over through Redis, see app/domain/media/service.py)."""
+    data = payload.get("data")
+    items = data if isinstance(data, list) else [data]
+    found = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        message, key = item.get("message"), item.get("key")
+        if not isinstance(message, dict) or not isinstance(key, dict):
+            continue
+        encoded, message_id = message.get("base64"), key.get("id")
+        if isinstance(encoded, str) and encoded and isinstance(message_id, str) and message_id:
+            found.append((message_id, encoded))
+    return found
+
+
 async def wake_drainer(redis: Redis) -> None:
     """Tell a waiting drainer there is something to apply (one round trip)."""
     async with redis.pipeline(transaction=False) as pipe:

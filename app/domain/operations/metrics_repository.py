@@ -32,6 +32,8 @@ class TurnTotals:
     input_tokens: int
     cache_read: int
     cache_write: int
+    transcription_seconds: int = 0
+    image_tokens: int = 0
 
 
 async def day_counts(conn: Executor, start: datetime, end: datetime) -> DayCounts:
@@ -80,7 +82,9 @@ async def turn_totals(conn: Executor, start: datetime, end: datetime) -> TurnTot
                   coalesce(sum(cost_usd), 0)::float8 AS cost,
                   coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
                   coalesce(sum(cache_read_tokens), 0)::bigint AS cache_read,
-                  coalesce(sum(cache_write_tokens), 0)::bigint AS cache_write
+                  coalesce(sum(cache_write_tokens), 0)::bigint AS cache_write,
+                  coalesce(sum(transcription_seconds), 0)::bigint AS transcription_seconds,
+                  coalesce(sum(image_tokens), 0)::bigint AS image_tokens
            FROM turns WHERE started_at >= $1 AND started_at < $2""",
         start,
         end,
