@@ -142,22 +142,12 @@ async def _run_operator(settings: Settings, command: Any) -> str:
         return reply
 
 
-def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
-    """`julia status`, `julia pause --motivo TEXT`, `julia resume`: the Slack commands'
-    actions, recorded with alterado_via 'cli'."""
+def _print_operator_reply(settings: Settings, command: Any) -> int:
+    """Run an operator command as the Slack one would and print its reply; an unreachable
+    or unmigrated store is one clear line, not a traceback."""
     import asyncpg
     from redis.exceptions import RedisError
 
-    from app.domain.operations.commands import Command
-
-    motivo = " ".join((getattr(args, "motivo", None) or "").split()) or None
-    if args.command == "pause" and motivo is None:
-        raise CommandError("informe o motivo: julia pause --motivo TEXTO")
-    command = {
-        "status": Command("status"),
-        "pause": Command("pause", motivo=motivo),
-        "resume": Command("resume", motivo=motivo),
-    }[args.command]
     with embedded_defaults(settings) as resolved:
         try:
             print(asyncio.run(_run_operator(resolved, command)))
@@ -171,12 +161,25 @@ def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
+    """`julia status`, `julia pause --motivo TEXT`, `julia resume`: the Slack commands'
+    actions, recorded with alterado_via 'cli'."""
+    from app.domain.operations.commands import Command
+
+    motivo = " ".join((getattr(args, "motivo", None) or "").split()) or None
+    if args.command == "pause" and motivo is None:
+        raise CommandError("informe o motivo: julia pause --motivo TEXTO")
+    command = {
+        "status": Command("status"),
+        "pause": Command("pause", motivo=motivo),
+        "resume": Command("resume", motivo=motivo),
+    }[args.command]
+    return _print_operator_reply(settings, command)
+
+
 def cmd_reservation(settings: Settings, args: argparse.Namespace) -> int:
     """`julia reserva listar|confirmar CODIGO|liberar CODIGO --motivo TEXTO|realizado CODIGO|
     nao-ocorreu CODIGO`: the Slack commands of the reservation loop, recorded via 'cli'."""
-    import asyncpg
-    from redis.exceptions import RedisError
-
     from app.domain.operations.commands import Command
 
     motivo = " ".join((getattr(args, "motivo", None) or "").split()) or None
@@ -191,17 +194,7 @@ def cmd_reservation(settings: Settings, args: argparse.Namespace) -> int:
     }[args.action]
     code = (getattr(args, "codigo", None) or "").strip().upper() or None
     command = Command(name, code=code, motivo=motivo)  # type: ignore[arg-type]
-    with embedded_defaults(settings) as resolved:
-        try:
-            print(asyncio.run(_run_operator(resolved, command)))
-        except asyncpg.UndefinedTableError as exc:
-            raise CommandError("o banco não tem as tabelas da Julia; rode `julia migrate`") from exc
-        except (OSError, asyncpg.PostgresError, RedisError) as exc:
-            raise CommandError(
-                f"não consegui falar com o Postgres/Redis ({type(exc).__name__}); "
-                "confira DATABASE_URL e REDIS_URL"
-            ) from exc
-    return 0
+    return _print_operator_reply(settings, command)
 
 
 def _add_reservation_parser(sub: Any) -> None:
