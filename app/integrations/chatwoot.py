@@ -10,7 +10,12 @@ Shapes are Chatwoot's own (chatwoot/chatwoot):
   and `contact_id` and builds the contact inbox itself (`build_contact_inbox`);
 - messages: `Conversations::MessagesController#create` through
   app/builders/messages/message_builder.rb (`content`, `message_type`, `private`,
-  `source_id` are kept), listed by conversations/messages/index.json.jbuilder (`{"meta",
+  `source_id` are kept, `message_params`), as JSON or, with a file, as multipart/form-data:
+  the builder takes `params[:attachments]` (Rails' `attachments[]` form field, an array of
+  uploads) and `process_attachments` builds one attachment per upload, its `file_type` from
+  the upload's content type (swagger/paths/application/conversation/messages/
+  create_attachment.yml: `content`, `message_type`, `private`, `attachments` binary);
+  listed by conversations/messages/index.json.jbuilder (`{"meta",
   "payload": [{"id", "content", "message_type": <0 incoming, 1 outgoing, 2 activity>,
   "private", "source_id", "created_at": <epoch>, "sender": {...}}]}`);
 - labels: `Conversations::LabelsController#create` (`{"labels": [...]}` replaces the
@@ -24,6 +29,7 @@ from typing import Any
 import httpx
 
 from app.integrations.protocols import (
+    ChatwootAttachment,
     ChatwootError,
     ChatwootMessage,
     ChatwootState,
@@ -61,11 +67,26 @@ class ChatwootClient:
         self._own_user_known = False
 
     async def _call(
-        self, method: str, url: str, *, json: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
     ) -> Any:
         try:
             response = await self._http.request(
-                method, url, json=json, params=params, headers=self._headers, timeout=10.0
+                method,
+                url,
+                json=json,
+                params=params,
+                data=data,
+                files=files,
+                headers=self._headers,
+                # An upload of a few MB may take longer than a JSON call.
+                timeout=60.0 if files else 10.0,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise ChatwootError(f"chatwoot unreachable: {type(exc).__name__}") from exc
@@ -188,17 +209,27 @@ class ChatwootClient:
         message_type: str,
         private: bool = False,
         source_id: str | None = None,
+        attachment: ChatwootAttachment | None = None,
     ) -> int:
-        payload: dict[str, Any] = {
-            "content": content,
-            "message_type": message_type,
-            "private": private,
-        }
-        if source_id is not None:
-            payload["source_id"] = source_id
-        body = await self._call(
-            "POST", f"{self._account}/conversations/{conversation_id}/messages", json=payload
-        )
+        url = f"{self._account}/conversations/{conversation_id}/messages"
+        if attachment is not None:
+            # multipart/form-data: the same fields as text, and the file as `attachments[]`.
+            form = {"content": content, "message_type": message_type}
+            if private:
+                form["private"] = "true"
+            if source_id is not None:
+                form["source_id"] = source_id
+            upload = (attachment.file_name, attachment.data, attachment.content_type)
+            body = await self._call("POST", url, data=form, files=[("attachments[]", upload)])
+        else:
+            payload: dict[str, Any] = {
+                "content": content,
+                "message_type": message_type,
+                "private": private,
+            }
+            if source_id is not None:
+                payload["source_id"] = source_id
+            body = await self._call("POST", url, json=payload)
         if not isinstance(body, dict) or "id" not in body:
             raise ChatwootError("chatwoot created a message without an id")
         return int(body["id"])

@@ -186,6 +186,15 @@ class ChatwootMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatwootAttachment:
+    """A file sent with a Chatwoot message (a doctor's photo, voice note or document)."""
+
+    file_name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ChatwootState:
     status: str  # open, resolved, pending, snoozed
     labels: list[str]
@@ -223,6 +232,7 @@ class Chatwoot(Protocol):
         message_type: str,
         private: bool = False,
         source_id: str | None = None,
+        attachment: ChatwootAttachment | None = None,
     ) -> int: ...
 
     async def list_messages(self, conversation_id: int) -> list[ChatwootMessage]: ...

@@ -60,14 +60,16 @@ async def mirror_chatwoot(ctx: dict[str, Any], conversation_id: int) -> str:
             res.redis, conversation_id, reason=f"busy:{uuid.uuid4().hex[:8]}", delay=1.0
         )
         return "busy"
+    now = datetime.now(UTC)
     try:
-        await mirror.mirror_conversation(
+        run = await mirror.mirror_conversation(
             res.db,
             chatwoot,
             res.settings,
             conversation_id,
-            datetime.now(UTC),
+            now,
             still_held=lease.refresh,
+            media_store=res.media_store,
         )
     except ChatwootError as exc:
         tries = int(ctx.get("job_try") or 1)
@@ -80,6 +82,15 @@ async def mirror_chatwoot(ctx: dict[str, Any], conversation_id: int) -> str:
         raise Retry(defer=res.settings.CHATWOOT_RETRY_SECONDS * tries) from exc
     finally:
         await lease.release()
+    if run.waiting_until is not None:
+        # The media job mirrors it once the file is settled; this run is the bound.
+        await enqueue_mirror(
+            res.redis,
+            conversation_id,
+            reason=f"media-wait:{int(run.waiting_until.timestamp())}",
+            delay=(run.waiting_until - now).total_seconds() + 1.0,
+        )
+        return "waiting_for_media"
     return "mirrored"
 
 

@@ -10,7 +10,11 @@ it. Shapes, from chatwoot/chatwoot:
   `toggle_status` answering `{"meta": {}, "payload": {"success", "current_status",
   "conversation_id"}}`, and `handle_human_open`: opening as an agent assigns them);
 - messages: messages/index.json.jbuilder (message_type as an integer, `source_id`,
-  `sender` push data with `type`), builders/messages/message_builder.rb (`source_id` kept);
+  `sender` push data with `type`), builders/messages/message_builder.rb (`source_id` kept;
+  a multipart/form-data create carries the files as `attachments[]`, one attachment each,
+  `process_attachments`, its `file_type` from the content type as helpers/file_type_helper.rb
+  says), rendered in `attachments` (Message#push_event_data, Attachment#push_event_data:
+  `file_type`, `extension`, `data_url`, `file_size`);
 - webhooks: listeners/webhook_listener.rb (`message_created` = Message#webhook_data with
   `event`; `conversation_updated` / `conversation_status_changed` = the conversation's push
   data + `changed_attributes` as listeners/base_listener.rb builds them), signed as
@@ -44,6 +48,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.support.fake_media import _multipart
 from tests.support.processes import free_port
 
 API_KEY = "cw-access-token-test"
@@ -65,6 +70,19 @@ class Contact:
 
 
 @dataclass
+class Attachment:
+    file_name: str
+    content_type: str
+    data: bytes
+
+    @property
+    def file_type(self) -> str:
+        # FileTypeHelper#file_type: image, audio, video, else file.
+        kind = self.content_type.split("/", 1)[0]
+        return kind if kind in ("image", "audio", "video") else "file"
+
+
+@dataclass
 class Message:
     id: int
     conversation_id: int
@@ -74,6 +92,7 @@ class Message:
     source_id: str | None
     sender: dict[str, Any]
     created_at: float
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass
@@ -237,6 +256,7 @@ class FakeChatwoot:
         private: bool,
         source_id: str | None,
         sender: dict[str, Any],
+        attachments: list[Attachment] | None = None,
     ) -> Message:
         message = Message(
             next(self._ids),
@@ -247,6 +267,7 @@ class FakeChatwoot:
             source_id,
             sender,
             time.time(),
+            list(attachments or []),
         )
         self.messages.append(message)
         self.outbox.append(self._message_webhook(message))
@@ -284,10 +305,28 @@ class FakeChatwoot:
                 }
             )
 
+    def _attachments_json(self, message: Message) -> dict[str, Any]:
+        if not message.attachments:
+            return {}
+        return {
+            "attachments": [
+                {
+                    "id": message.id * 10 + i,
+                    "message_id": message.id,
+                    "file_type": a.file_type,
+                    "account_id": ACCOUNT_ID,
+                    "extension": None,
+                    "data_url": f"{self.url}/rails/active_storage/blobs/{message.id}/{a.file_name}",
+                    "file_size": len(a.data),
+                }
+                for i, a in enumerate(message.attachments)
+            ]
+        }
+
     def _message_webhook(self, message: Message) -> dict[str, Any]:
         # Message#webhook_data, with `event` merged by WebhookListener#message_created.
         conversation = self.conversations[message.conversation_id]
-        return {
+        return self._attachments_json(message) | {
             "event": "message_created",
             "id": message.id,
             "content": message.content,
@@ -322,7 +361,7 @@ class FakeChatwoot:
         }
 
     def _list_item(self, message: Message) -> dict[str, Any]:
-        return {
+        return self._attachments_json(message) | {
             "id": message.id,
             "content": message.content,
             "inbox_id": INBOX_ID,
@@ -456,7 +495,19 @@ class FakeChatwoot:
     async def _create_message(self, request: Request) -> Response:
         if (denied := self._guard(request)) is not None:
             return denied
-        body = await request.json()
+        content_type = request.headers.get("content-type", "")
+        attachments: list[Attachment] = []
+        if content_type.startswith("multipart/form-data"):
+            # The form's fields are strings; Rails casts `private` ("true"/"false").
+            fields, uploads = _multipart(content_type, await request.body())
+            body: dict[str, Any] = dict(fields)
+            body["private"] = fields.get("private") == "true"
+            for name, (file_name, file_type, data) in uploads.items():
+                if name != "attachments[]":
+                    return JSONResponse({"error": f"unexpected file {name}"}, status_code=422)
+                attachments.append(Attachment(file_name, file_type, data))
+        else:
+            body = await request.json()
         with self._lock:
             cid = request.path_params["cid"]
             if cid not in self.conversations:
@@ -475,6 +526,7 @@ class FakeChatwoot:
                 bool(body.get("private")),
                 body.get("source_id"),
                 sender,
+                attachments,
             )
             if kind == "incoming" and self.conversations[cid].status == "resolved":
                 self._set_status(cid, "open")  # Message#reopen_conversation

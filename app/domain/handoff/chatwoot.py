@@ -8,12 +8,22 @@ messages in order, private notes for handoffs, reservations and opt-outs, and th
 create call and completed after it (chatwoot_items), and carries `source_id` "julia:<key>",
 so a run after a lost answer finds it in Chatwoot instead of creating it twice, and the
 webhook and the reconciliation never take Julia's own mirror for an agent's reply.
+
+A doctor's photo, voice note or document goes with its stored file attached (read back
+from the media store) and, for a voice note, its transcript as the text. While the
+attachment is still being fetched (`state` pending) the conversation's mirror stops at it,
+so Chatwoot never shows a placeholder that is never completed: the media job triggers the
+mirror when the file is settled (stored, refused or failed), and after MEDIA_MIRROR_WAIT
+(or MEDIA_WAIT_SECONDS plus a minute, whichever is longer) it is mirrored as it stands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Any
 
 import asyncpg
 
@@ -27,9 +37,17 @@ from app.domain.doctors.repository import Doctor
 from app.domain.handoff import chatwoot_repository as repo
 from app.domain.handoff import service as handoff
 from app.domain.handoff.chatwoot_repository import Link, LinkedConversation, NoteSource
+from app.domain.media import files
+from app.domain.media.service import PROCESSED_KINDS, is_pending, load
 from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
-from app.integrations.protocols import Chatwoot, ChatwootError, ChatwootMessage
+from app.integrations.protocols import (
+    Chatwoot,
+    ChatwootAttachment,
+    ChatwootError,
+    ChatwootMessage,
+    MediaStore,
+)
 
 log = get_logger(__name__)
 
@@ -38,6 +56,8 @@ HUMAN_LABEL = "humano"
 # Messages mirrored per run; a longer backlog is finished by the next trigger or sweep.
 MESSAGE_BATCH = 200
 RECONCILE_CONVERSATIONS = 100
+# How long a doctor's attachment still being fetched holds the conversation's mirror back.
+MEDIA_MIRROR_WAIT = timedelta(minutes=2)
 
 Held = Callable[[], Awaitable[bool]]
 
@@ -50,6 +70,16 @@ _MEDIA_NAMES = {
     "location": "localização",
     "contact": "contato",
 }
+
+
+_FILE_NAMES = {"image": "foto", "audio": "audio", "document": "documento"}
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRun:
+    created: int  # items created in Chatwoot
+    # A doctor's attachment still being fetched holds the rest back until then at the latest.
+    waiting_until: datetime | None = None
 
 
 def is_agent_reply(message: ChatwootMessage) -> bool:
@@ -80,37 +110,52 @@ async def mirror_conversation(
     now: datetime,
     *,
     still_held: Held | None = None,
-) -> int:
+    media_store: MediaStore | None = None,
+) -> MirrorRun:
     """Bring the conversation's Chatwoot copy up to date; returns how many items were
-    created. Raises ChatwootError when Chatwoot cannot answer (the caller retries).
+    created, and until when a doctor's attachment still being fetched holds the rest back.
+    Raises ChatwootError when Chatwoot cannot answer (the caller retries). Without
+    `media_store` attachments are named, not attached.
 
     One run per conversation at a time (the caller's lock): `still_held` renews it before
     each item and stops the run when it was lost, so two runs never create the same item."""
     conversation = await conversations.get(db, conversation_id)
     if conversation is None:
-        return 0
+        return MirrorRun(0)
     doctor = await doctors.get(db, conversation.doctor_id)
     if doctor is None:
-        return 0
+        return MirrorRun(0)
     link = await _ensure_link(db, chatwoot, settings, conversation, doctor)
     created = 0
+    waiting_until = None
+    wait = max(MEDIA_MIRROR_WAIT, timedelta(seconds=settings.MEDIA_WAIT_SECONDS + 60))
     for message in await repo.pending_messages(db, conversation_id, MESSAGE_BATCH):
         if still_held is not None and not await still_held():
-            return created
+            return MirrorRun(created)
+        pending = message.direction == "in" and is_pending(message.media)
+        if pending and now < message.created_at + wait:
+            # What follows waits too: Chatwoot shows the conversation in order.
+            waiting_until = message.created_at + wait
+            log.info(
+                "chatwoot.waiting_for_media", conversation_id=conversation_id, message_id=message.id
+            )
+            break
+        content, attachment = await _message_content(message, media_store)
         created += await _mirror_item(
             db,
             chatwoot,
             link,
             key=f"msg:{message.id}",
             message_id=message.id,
-            content=_message_text(message),
+            content=content,
             message_type="incoming" if message.direction == "in" else "outgoing",
             private=False,
             now=now,
+            attachment=attachment,
         )
     for note in await repo.note_sources(db, conversation_id, doctor.id, conversation.created_at):
         if still_held is not None and not await still_held():
-            return created
+            return MirrorRun(created)
         created += await _mirror_item(
             db,
             chatwoot,
@@ -126,7 +171,7 @@ async def mirror_conversation(
     await repo.touch_link(db, conversation_id, now)
     if created:
         log.info("chatwoot.mirrored", conversation_id=conversation_id, items=created)
-    return created
+    return MirrorRun(created, waiting_until)
 
 
 async def _ensure_link(
@@ -177,6 +222,7 @@ async def _mirror_item(
     message_type: str,
     private: bool,
     now: datetime,
+    attachment: ChatwootAttachment | None = None,
 ) -> int:
     state = await repo.begin_item(
         db, conversation_id=link.conversation_id, key=key, message_id=message_id
@@ -196,6 +242,7 @@ async def _mirror_item(
         message_type=message_type,
         private=private,
         source_id=source_id,
+        attachment=attachment,
     )
     await repo.finish_item(db, key, chatwoot_message_id, now)
     return 1
@@ -244,6 +291,82 @@ def _message_text(message: repo.PendingMessage) -> str:
     if message.direction == "out" and message.author == "human":
         body = f"(pelo telefone da empresa) {body}"
     return body or "(mensagem sem texto)"
+
+
+async def _message_content(
+    message: repo.PendingMessage, store: MediaStore | None
+) -> tuple[str, ChatwootAttachment | None]:
+    """A doctor's attachment as Chatwoot shows it: the stored file attached, with the
+    caption (a voice note: its length and transcript); a file Julia could not keep, named
+    with why. Anything else is text only."""
+    media = message.media or {}
+    kind = media.get("kind")
+    if message.direction != "in" or kind not in PROCESSED_KINDS or "state" not in media:
+        return _message_text(message), None
+    attachment = await _attachment(message, store)
+    name = _MEDIA_NAMES[str(kind)]
+    caption = (message.body or "").strip()
+    if kind == "audio":
+        head = f"[{name}{_clock(media.get('seconds'))}]"
+        transcript = media.get("transcript")
+        if isinstance(transcript, str):
+            return f"{head} {transcript.strip() or '(sem fala)'}", attachment
+        why = _missing_file(media, attachment, store) or "(sem transcrição)"
+        return f"{head} {why}", attachment
+    missing = _missing_file(media, attachment, store)
+    if missing is None:
+        return caption, attachment
+    return " ".join(p for p in (f"[{name}] {missing}", caption) if p), None
+
+
+def _missing_file(
+    media: dict[str, Any], attachment: ChatwootAttachment | None, store: MediaStore | None
+) -> str | None:
+    """Why the file is not attached, in an operator's words; None when it is."""
+    if attachment is not None:
+        return None
+    state = media.get("state")
+    if state == "refused":
+        size = media.get("size")
+        mb = f", {size / 1_000_000:.1f} MB".replace(".", ",") if isinstance(size, int) else ""
+        return f"(arquivo grande demais{mb}: não foi guardado)"
+    if state == "pending":
+        return "(arquivo ainda não recebido)"
+    if not isinstance(media.get("storage_key"), str):
+        return "(não foi possível receber o arquivo)"
+    if store is None:
+        return "(arquivo guardado no armazenamento da Julia)"
+    return "(arquivo guardado, mas não foi possível anexar aqui)"
+
+
+async def _attachment(
+    message: repo.PendingMessage, store: MediaStore | None
+) -> ChatwootAttachment | None:
+    """The stored file of a doctor's attachment, read back from the media store."""
+    media = message.media or {}
+    if store is None or media.get("store") != store.name:
+        return None
+    data = await load(store, media)
+    if data is None:
+        return None
+    mimetype = (
+        message.file_mimetype
+        or files.base_type(media.get("mimetype"))
+        or "application/octet-stream"
+    )
+    file_name = media.get("file_name")
+    if not isinstance(file_name, str) or not PurePosixPath(file_name).name:
+        prefix = _FILE_NAMES.get(str(media.get("kind")), "arquivo")
+        file_name = f"{prefix}-{message.id}{files.extension(mimetype)}"
+    return ChatwootAttachment(
+        file_name=PurePosixPath(file_name).name, content_type=mimetype, data=data
+    )
+
+
+def _clock(seconds: object) -> str:
+    if not isinstance(seconds, int) or seconds <= 0:
+        return ""
+    return f" {seconds // 60}:{seconds % 60:02d}"
 
 
 def _note_text(note: NoteSource) -> str:

@@ -39,6 +39,8 @@ class PendingMessage:
     body: str | None
     media: dict[str, Any] | None
     message_type: str
+    created_at: datetime
+    file_mimetype: str | None = None  # the stored attachment's type (media_files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +138,17 @@ async def find_linked(conn: Executor, chatwoot_conversation_id: int) -> LinkedCo
 async def pending_messages(
     conn: Executor, conversation_id: int, limit: int
 ) -> list[PendingMessage]:
-    """The conversation's messages Chatwoot does not have yet, oldest first. A relay (an
-    agent's own words, sent from Chatwoot) is already there."""
+    """The conversation's messages Chatwoot does not have yet, oldest first, with the type
+    of the attachment's stored file. A relay (an agent's own words, sent from Chatwoot) is
+    already there."""
     rows = await conn.fetch(
-        """SELECT m.id, m.direction, m.author, m.body, m.media, m.message_type
+        """SELECT m.id, m.direction, m.author, m.body, m.media, m.message_type, m.created_at,
+                  f.mimetype AS file_mimetype
            FROM messages m
            LEFT JOIN chatwoot_items i ON i.message_id = m.id
            LEFT JOIN outbound_sends s ON s.id = m.outbound_send_id
+           LEFT JOIN media_files f ON f.message_id = m.id
+                AND f.store = m.media->>'store' AND f.storage_key = m.media->>'storage_key'
            WHERE m.conversation_id = $1
              AND i.chatwoot_message_id IS NULL
              AND s.kind IS DISTINCT FROM 'relay'
