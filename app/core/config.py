@@ -241,6 +241,9 @@ class Settings(BaseSettings):
 
     # Processes
     HEARTBEAT_SECONDS: PositiveInt = 10
+    # The worker and the scheduler outlive a Redis or Postgres outage: they retry with a
+    # backoff that doubles up to this many seconds, for as long as the outage lasts.
+    RECONNECT_MAX_SECONDS: float = Field(default=10.0, gt=0, le=300)
     SCHEDULER_LEASE_SECONDS: PositiveInt = 15
     JULIA_DATA_DIR: Path = Path(".julia")
 

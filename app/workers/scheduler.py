@@ -27,7 +27,7 @@ from app.core.embedded import embedded_defaults
 from app.core.lease import Lease
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_LEADER_KEY
-from app.core.resources import Resources, open_resources
+from app.core.resources import Resources
 from app.domain.agent.waiting import drain_stale_inbox
 from app.domain.operations import repository, retention
 from app.workers import boundary
@@ -41,7 +41,7 @@ from app.workers.outreach_jobs import (
     reativacao,
     sincronizar_modelos,
 )
-from app.workers.runtime import settings_or_exit
+from app.workers.runtime import patient_resources, settings_or_exit
 
 log = get_logger("app.workers.scheduler")
 
@@ -231,7 +231,9 @@ async def serve(settings: Settings, jobs: list[JobSpec] | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_resources(settings) as res:
+    # Postgres or Redis down at start: wait for them rather than exit (the lease and the
+    # job runs already ride out an outage once running).
+    async with patient_resources(settings, service="scheduler") as res:
         await JuliaScheduler(res, jobs if jobs is not None else job_table(settings)).run(stop)
 
 
