@@ -19,6 +19,7 @@ from app.core.embedded import embedded_defaults
 from app.core.errors import JuliaError
 from app.core.logging import configure_logging, get_logger
 from app.core.resources import open_resources
+from app.domain.operations.watchdog import watching
 
 log = get_logger(__name__)
 
@@ -53,7 +54,10 @@ def _lifespan(preset: Settings | None) -> Any:
         settings = preset or get_settings()
         configure_logging(settings, service="api")
         with embedded_defaults(settings) as resolved:
-            async with open_resources(resolved) as resources:
+            async with (
+                open_resources(resolved) as resources,
+                watching("api", resolved, resources.notifier),
+            ):
                 app.state.settings = resolved
                 app.state.resources = resources
                 log.info("API started", environment=resolved.environment)

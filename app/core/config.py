@@ -244,6 +244,19 @@ class Settings(BaseSettings):
     # The worker and the scheduler outlive a Redis or Postgres outage: they retry with a
     # backoff that doubles up to this many seconds, for as long as the outage lasts.
     RECONNECT_MAX_SECONDS: float = Field(default=10.0, gt=0, le=300)
+
+    # The watchdog of every process (app/domain/operations/watchdog.py): every
+    # WATCHDOG_SECONDS it probes Postgres and Redis, beats, and reads its peers' beats and
+    # the backlog; a condition bad for ALARM_AFTER_SECONDS posts one Slack alarm. A peer is
+    # gone after PROCESS_GONE_SECONDS without a beat; the worker is not consuming when a due
+    # job or a stored delivery waits longer than ALARM_BACKLOG_SECONDS. API_HEALTH_URL, when
+    # set, is probed by the worker and the scheduler. Off by default only in tests.
+    WATCHDOG_ENABLED: bool | None = None
+    WATCHDOG_SECONDS: float = Field(default=15.0, gt=0, le=300)
+    ALARM_AFTER_SECONDS: float = Field(default=30.0, ge=0, le=3600)
+    PROCESS_GONE_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    ALARM_BACKLOG_SECONDS: float = Field(default=90.0, gt=0, le=3600)
+    API_HEALTH_URL: AnyHttpUrl | None = None
     SCHEDULER_LEASE_SECONDS: PositiveInt = 15
     JULIA_DATA_DIR: Path = Path(".julia")
 
@@ -344,6 +357,19 @@ class Settings(BaseSettings):
         return self.REDIS_URL.get_secret_value()
 
     @property
+    def watchdog_on(self) -> bool:
+        if self.WATCHDOG_ENABLED is not None:
+            return self.WATCHDOG_ENABLED
+        return self.environment != "test"
+
+    @property
+    def can_alert(self) -> bool:
+        """Is there a way to reach the managers' Slack channel?"""
+        return self.SLACK_WEBHOOK_URL is not None or (
+            self.SLACK_BOT_TOKEN is not None and bool(self.SLACK_CHANNEL)
+        )
+
+    @property
     def sandbox_outbox(self) -> bool:
         """Outside production without Evolution, WhatsApp goes to a local outbox."""
         return self.EVOLUTION_API_URL is None and not self.is_production
@@ -357,6 +383,12 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"Missing required setting(s) for RUN_MODE={mode} in production: "
                 + ", ".join(missing)
+            )
+        # Every alarm goes to Slack: without a way there, an outage would go unheard.
+        if not self.can_alert:
+            raise ConfigError(
+                f"No way to alert for RUN_MODE={mode} in production: set SLACK_WEBHOOK_URL, "
+                "or SLACK_BOT_TOKEN and SLACK_CHANNEL"
             )
 
 

@@ -99,13 +99,8 @@ class Resources:
 
     @cached_property
     def notifier(self) -> Notifier | None:
-        """The managers' Slack channel (incoming webhook); None without SLACK_WEBHOOK_URL."""
-        url = self.settings.SLACK_WEBHOOK_URL
-        if url is None:
-            return None
-        from app.integrations.slack import SlackWebhookNotifier
-
-        return SlackWebhookNotifier(url.get_secret_value(), self.settings.SLACK_CHANNEL)
+        """The managers' Slack channel; None without a way to post there."""
+        return build_notifier(self.settings)
 
     @cached_property
     def slack(self) -> SlackReplier | None:
@@ -138,6 +133,26 @@ class Resources:
         drive = self.__dict__.get("drive")
         if drive is not None:
             await drive.aclose()
+
+
+def build_notifier(settings: Settings) -> Notifier | None:
+    """The managers' Slack channel: the incoming webhook (SLACK_WEBHOOK_URL), else the bot
+    posting to SLACK_CHANNEL (SLACK_BOT_TOKEN); None without either. Needs no other
+    resource, so a process can alarm while Postgres and Redis are down."""
+    from app.integrations.slack import SlackBotNotifier, SlackWebhookNotifier
+
+    url = settings.SLACK_WEBHOOK_URL
+    if url is not None:
+        return SlackWebhookNotifier(url.get_secret_value(), settings.SLACK_CHANNEL)
+    token = settings.SLACK_BOT_TOKEN
+    if token is not None and settings.SLACK_CHANNEL:
+        base_url = settings.SLACK_API_BASE_URL
+        return SlackBotNotifier(
+            token.get_secret_value(),
+            settings.SLACK_CHANNEL,
+            base_url=str(base_url) if base_url else None,
+        )
+    return None
 
 
 @asynccontextmanager

