@@ -231,11 +231,13 @@ class Settings(BaseSettings):
     WEBHOOK_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
     JOB_RUNS_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
 
-    # Alerts (the scheduler's `alertas` job): failed-turn rate over the window, alerted only
-    # with a minimum volume; due jobs piling up in the queue; a doctor message unanswered.
+    # Alerts (the scheduler's `alertas` job): the failure rate of each kind of work (turns,
+    # sends, webhooks answered, scheduled jobs) over the window, alerted only with a minimum
+    # volume of that kind (and at least two failures); due jobs piling up in the queue; a
+    # doctor message unanswered. docs/operations.md explains the choice of 30 min and 10.
     ALERT_ERROR_RATE: float = Field(default=0.05, gt=0, lt=1)
-    ALERT_MIN_TURNS: PositiveInt = 20
-    ALERT_WINDOW_MINUTES: PositiveInt = 15
+    ALERT_MIN_VOLUME: PositiveInt = 10
+    ALERT_WINDOW_MINUTES: PositiveInt = 30
     ALERT_QUEUE_BACKLOG: PositiveInt = 50
     ALERT_WAITING_MINUTES: PositiveInt = 5
 
