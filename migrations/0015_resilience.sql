@@ -22,3 +22,9 @@ CREATE TABLE IF NOT EXISTS alarm_episodes (
 );
 COMMENT ON TABLE alarm_episodes IS
     'Outage alarms posted and not yet recovered: one Slack post per episode across processes.';
+
+-- A reply Evolution kept refusing past REPLY_FRESH_SECONDS hands the conversation to a person.
+ALTER TABLE handoffs DROP CONSTRAINT IF EXISTS handoffs_trigger_check;
+ALTER TABLE handoffs ADD CONSTRAINT handoffs_trigger_check
+    CHECK (trigger IN ('pedido', 'juridico', 'negativo', 'modelo', 'llm_indisponivel',
+                       'operador', 'humano_no_telefone', 'chatwoot', 'envio_falhou'));

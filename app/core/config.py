@@ -241,6 +241,16 @@ class Settings(BaseSettings):
     ALERT_QUEUE_BACKLOG: PositiveInt = 50
     ALERT_WAITING_MINUTES: PositiveInt = 5
 
+    # Sends that hiccup (app/domain/outbound/gateway.py): Evolution's answer is awaited
+    # EVOLUTION_TIMEOUT_SECONDS (after that the outcome is unknown: never resent, a person is
+    # told). A send that surely did not leave (refused, 5xx, "Connection Closed") is retried
+    # after SEND_RETRY_FIRST_SECONDS, doubling up to SEND_RETRY_MAX_SECONDS; a reply still
+    # not out REPLY_FRESH_SECONDS after it was planned goes to a person instead.
+    EVOLUTION_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0, le=120)
+    SEND_RETRY_FIRST_SECONDS: float = Field(default=5.0, gt=0, le=600)
+    SEND_RETRY_MAX_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    REPLY_FRESH_SECONDS: float = Field(default=600.0, gt=0, le=86400)
+
     # Processes
     HEARTBEAT_SECONDS: PositiveInt = 10
     # The worker and the scheduler outlive a Redis or Postgres outage: they retry with a

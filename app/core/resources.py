@@ -53,7 +53,12 @@ class Resources:
             return SandboxSender(self.redis)
         key = settings.EVOLUTION_API_KEY
         api_key = key.get_secret_value() if key else ""
-        return EvolutionSender(self.http, str(settings.EVOLUTION_API_URL), api_key)
+        return EvolutionSender(
+            self.http,
+            str(settings.EVOLUTION_API_URL),
+            api_key,
+            timeout_s=settings.EVOLUTION_TIMEOUT_SECONDS,
+        )
 
     @cached_property
     def breaker(self) -> CircuitBreaker:

@@ -598,6 +598,14 @@ class FakeEvolution(_Vendor):
         self.presence_blocks = True
         self._failures: deque[int] = deque()
         self._answers: deque[tuple[int, Any, float]] = deque()
+        self._late: deque[float] = deque()
+
+    def send_late_next(self, after: float, times: int = 1) -> None:
+        """The next `times` sendText calls deliver the message (it is recorded, as WhatsApp
+        got it) but answer only after `after` seconds: a client that times out first never
+        learns the message id."""
+        with self._lock:
+            self._late.extend([after] * times)
 
     def answer_next(self, status: int, body: Any, *, after: float = 0.0) -> None:
         """The next sendText answers `status` with `body` (Evolution's error shape, see
@@ -620,6 +628,7 @@ class FakeEvolution(_Vendor):
             self.presences.clear()
             self._failures.clear()
             self._answers.clear()
+            self._late.clear()
             self.api_key = "evo-key"
             self.presence_blocks = True
 
@@ -672,6 +681,9 @@ class FakeEvolution(_Vendor):
         now = time.time()
         with self._lock:
             self.sends.append(Sent(instance, number, text, message_id, now))
+            late = self._late.popleft() if self._late else 0.0
+        if late:
+            await asyncio.sleep(late)
         jid = number if "@" in number else f"{number}@s.whatsapp.net"
         return JSONResponse(
             {
@@ -849,6 +861,14 @@ class FakeVoyage(_Vendor):
         self.requests: list[JSON] = []
         self._failures: deque[int] = deque()
         self._answers: deque[tuple[int, Any, float]] = deque()
+        self._late: deque[float] = deque()
+
+    def send_late_next(self, after: float, times: int = 1) -> None:
+        """The next `times` sendText calls deliver the message (it is recorded, as WhatsApp
+        got it) but answer only after `after` seconds: a client that times out first never
+        learns the message id."""
+        with self._lock:
+            self._late.extend([after] * times)
 
     def answer_next(self, status: int, body: Any, *, after: float = 0.0) -> None:
         """The next sendText answers `status` with `body` (Evolution's error shape, see
