@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -166,11 +166,11 @@ class Watchdog:
 
     async def _beat(self, now: datetime, pg_ok: bool, redis_ok: bool) -> None:
         if pg_ok:
-            with contextlib.suppress(Exception):
+            with _noted("beat postgres"):
                 await self._on_pg(lambda c: repo.beat(c, self.service, self.host, now))
         if redis_ok:
             key = BEATS_KEY + self.service
-            with contextlib.suppress(Exception):
+            with _noted("beat redis"):
                 async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.hset(key, self.host, str(now.timestamp()))
                     pipe.expire(key, int(EPISODE_TTL.total_seconds()))
@@ -181,7 +181,7 @@ class Watchdog:
         found: dict[str, datetime] = {}
         read = False
         if pg_ok:
-            with contextlib.suppress(Exception):
+            with _noted("read beats postgres"):
                 found.update(await self._on_pg(repo.last_beats))
                 read = True
         if redis_ok:
@@ -216,13 +216,13 @@ class Watchdog:
         found: list[str] = []
         known = False
         if redis_ok:
-            with contextlib.suppress(Exception):
+            with _noted("backlog redis"):
                 oldest = await self._oldest_due_job(now)
                 known = True
                 if oldest is not None and now - oldest > limit:
                     found.append(f"job vencido na fila há {_duration(now - oldest)}")
         if pg_ok:
-            with contextlib.suppress(Exception):
+            with _noted("backlog postgres"):
                 received = await self._on_pg(repo.oldest_unapplied_delivery)
                 known = True
                 if received is not None and now - received > limit:
@@ -392,6 +392,16 @@ async def watching(
         yield dog
     finally:
         await dog.stop()
+
+
+@contextlib.contextmanager
+def _noted(step: str) -> Iterator[None]:
+    """A step of the tick that may fail (a store went away mid-tick): logged, and the tick
+    goes on with what it has."""
+    try:
+        yield
+    except Exception as exc:  # the tick's own boundary for one step
+        log.warning("watchdog.step_failed", step=step, error=f"{type(exc).__name__}: {exc}"[:200])
 
 
 async def _succeeds(action: Awaitable[Any]) -> bool:

@@ -13,8 +13,12 @@ async def ping(conn: Executor) -> None:
 
 
 async def beat(conn: Executor, service: str, host: str, at: datetime) -> None:
+    """Record a sign of life; rows of processes silent for a day (restarted: a new pid) go."""
     await conn.execute(
         """
+        WITH gone AS (
+            DELETE FROM process_heartbeats WHERE beat_at < $3::timestamptz - interval '1 day'
+        )
         INSERT INTO process_heartbeats (service, host, beat_at) VALUES ($1, $2, $3)
         ON CONFLICT (service, host) DO UPDATE SET beat_at = greatest(
             process_heartbeats.beat_at, EXCLUDED.beat_at)
