@@ -161,3 +161,22 @@ async def test_worker_and_scheduler_wait_for_postgres_and_ride_out_its_outage(
     assert fake.evolution.texts_to(OTHER) == ["oi, tudo bem? tenho plantão sim"]
     assert len(worker.matching("Worker started")) == 1
     assert len(scheduler.matching("Scheduler started")) == 1
+
+
+async def test_waiting_for_postgres_they_still_stop_on_sigterm(
+    make_settings: Any, redis_url: str, tmp_path: Any
+) -> None:
+    # A Postgres that is not there (its socket directory is empty).
+    unreachable = f"postgresql://postgres@/julia?host={tmp_path}"
+    env = base_env(
+        DATABASE_URL=unreachable,
+        REDIS_URL=redis_url,
+        JULIA_DATA_DIR=str(tmp_path / ".julia"),
+        RECONNECT_MAX_SECONDS="1",
+    )
+    worker = start("app.workers.fila_worker", env, "worker.dependencies_lost")
+    scheduler = start("app.workers.scheduler", env, "scheduler.dependencies_lost")
+    assert scheduler.stop() == 0, scheduler.output
+    assert worker.stop() == 0, worker.output
+    assert scheduler.matching("Scheduler stopped")
+    assert not worker.matching("Worker started")

@@ -10,6 +10,7 @@ growing backoff, log the outage once when it starts and once when it ends, and c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -87,17 +88,29 @@ class Outage:
         self.since, self.delay, self.attempts = None, 0.0, 0
 
 
+class StoppedWaiting(Exception):
+    """The process was asked to stop while it still waited for its dependencies."""
+
+
 @asynccontextmanager
-async def patient_resources(settings: Settings, *, service: str) -> AsyncIterator[Resources]:
+async def patient_resources(
+    settings: Settings, *, service: str, stop: asyncio.Event | None = None
+) -> AsyncIterator[Resources]:
     """`open_resources`, waiting (with backoff, for as long as it takes) until Postgres and
-    Redis both answer, instead of failing the start-up."""
+    Redis both answer, instead of failing the start-up. `stop` set meanwhile ends the wait
+    with StoppedWaiting."""
     outage = Outage("dependencies", service=service, max_delay=settings.RECONNECT_MAX_SECONDS)
+    halt = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
         while True:
             try:
                 res = await stack.enter_async_context(open_resources(settings))
             except DEPENDENCY_ERRORS as exc:
-                await asyncio.sleep(outage.failed(exc))
+                delay = outage.failed(exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(halt.wait(), delay)
+                if halt.is_set():
+                    raise StoppedWaiting(service) from None
                 continue
             outage.ok()
             break

@@ -42,7 +42,7 @@ from app.workers.outreach_jobs import (
     reativacao,
     sincronizar_modelos,
 )
-from app.workers.runtime import patient_resources, settings_or_exit
+from app.workers.runtime import StoppedWaiting, patient_resources, settings_or_exit
 
 log = get_logger("app.workers.scheduler")
 
@@ -234,11 +234,14 @@ async def serve(settings: Settings, jobs: list[JobSpec] | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     # Postgres or Redis down at start: wait for them rather than exit (the lease and the
     # job runs already ride out an outage once running).
-    async with (
-        watching("scheduler", settings, build_notifier(settings)),
-        patient_resources(settings, service="scheduler") as res,
-    ):
-        await JuliaScheduler(res, jobs if jobs is not None else job_table(settings)).run(stop)
+    try:
+        async with (
+            watching("scheduler", settings, build_notifier(settings)),
+            patient_resources(settings, service="scheduler", stop=stop) as res,
+        ):
+            await JuliaScheduler(res, jobs if jobs is not None else job_table(settings)).run(stop)
+    except StoppedWaiting:
+        log.info("Scheduler stopped", waiting_for_dependencies=True)
 
 
 def main() -> None:
