@@ -320,7 +320,8 @@ async def _tell_a_person(svc: TurnServices, row: OutboundSend, reason: str) -> N
             f'envio por mais de {minutes} min. A resposta que não saiu: "{quoted}". '
             f"Conversa {row.conversation_id}; a Julia ficou em silêncio, responda por lá."
         )
-        key, kind = f"handoff:{row.conversation_id}", "handoff"
+        # Its own key: a handoff notice of minutes ago must not swallow this one.
+        key, kind = f"envio_expirou:{row.id}", "handoff"
     else:
         text = (
             f"Envio incerto para +{row.to_phone}: o Evolution não respondeu a tempo e a "
