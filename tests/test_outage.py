@@ -30,6 +30,10 @@ def own_valkey() -> Iterator[ValkeyServer]:
         yield server
 
 
+def alarms(fake: Any, words: str) -> list[str]:
+    return [str(p.get("text")) for p in fake.slack.webhook_posts if words in str(p.get("text"))]
+
+
 def start(module: str, env: dict[str, str], ready: str | None) -> Proc:
     proc = Proc([sys.executable, "-m", module], env)
     if ready:
@@ -66,6 +70,14 @@ async def test_worker_and_scheduler_ride_out_a_redis_outage(
     overrides = quick(fake.url)
     settings = make_settings(DATABASE_URL=database_url, REDIS_URL=redis_url, **overrides)
     env = process_env(settings, overrides)
+    # Their watchdogs alarm on the outage, once, and on its end, once (the api of this test
+    # runs in-process without one: its silence is not watched here).
+    env.update(
+        WATCHDOG_ENABLED="true",
+        WATCHDOG_SECONDS="0.5",
+        ALARM_AFTER_SECONDS="2",
+        PROCESS_GONE_SECONDS="3600",
+    )
     fake.anthropic.script(text_reply("oi! tenho sim, te mando as opções"))
     fake.anthropic.script(text_reply("fechado, vou ver o de sábado pra você"))
 
@@ -78,6 +90,7 @@ async def test_worker_and_scheduler_ride_out_a_redis_outage(
 
             own_valkey.stop()
             worker.wait_for("worker.redis_lost", timeout=20)
+            await fake.await_until(lambda: alarms(fake, "Redis fora do ar"), timeout=20)
             # The doctor writes while Redis is down: the API keeps it (200), nothing answers yet.
             await julia.say(PHONE, "pode ser o de sábado")
             await asyncio.sleep(OUTAGE_SECONDS)
@@ -89,6 +102,7 @@ async def test_worker_and_scheduler_ride_out_a_redis_outage(
             own_valkey.start()
             worker.wait_for("worker.redis_restored", timeout=30, start=mark)
             await fake.await_until(lambda: len(fake.evolution.texts_to(PHONE)) == 2, timeout=60)
+            await fake.await_until(lambda: alarms(fake, "Resolvido: Redis de volta"), timeout=20)
             await asyncio.sleep(3)  # a second sweep finds nothing left to answer
         finally:
             worker.stop()
@@ -99,6 +113,9 @@ async def test_worker_and_scheduler_ride_out_a_redis_outage(
         "fechado, vou ver o de sábado pra você",
     ]
     assert worker.matching("Worker started") == [worker.matching("Worker started")[0]]
+    assert len(alarms(fake, "Redis fora do ar")) == 1, fake.slack.webhook_posts
+    assert len(alarms(fake, "Resolvido: Redis de volta")) == 1, fake.slack.webhook_posts
+    assert len(fake.slack.webhook_posts) == 2, fake.slack.webhook_posts
 
 
 @pytest.fixture
@@ -117,6 +134,12 @@ async def test_worker_and_scheduler_wait_for_postgres_and_ride_out_its_outage(
     overrides = quick(fake.url)
     settings = make_settings(DATABASE_URL=database_url, REDIS_URL=redis_url, **overrides)
     env = process_env(settings, overrides)
+    env.update(
+        WATCHDOG_ENABLED="true",
+        WATCHDOG_SECONDS="0.5",
+        ALARM_AFTER_SECONDS="2",
+        PROCESS_GONE_SECONDS="3600",
+    )
     fake.anthropic.script(text_reply("oi! tenho sim, te mando as opções"))
     fake.anthropic.script(text_reply("oi, tudo bem? tenho plantão sim"))
 
@@ -131,6 +154,7 @@ async def test_worker_and_scheduler_wait_for_postgres_and_ride_out_its_outage(
             await asyncio.sleep(OUTAGE_SECONDS)
             assert worker.popen.poll() is None, worker.output
             assert scheduler.popen.poll() is None, scheduler.output
+            assert len(alarms(fake, "Postgres (Supabase) fora do ar")) == 1
             postgres_switch.start()
             worker.wait_for("Worker started", timeout=60)
             scheduler.wait_for("Scheduler started", timeout=60)
@@ -147,11 +171,16 @@ async def test_worker_and_scheduler_wait_for_postgres_and_ride_out_its_outage(
             await asyncio.sleep(OUTAGE_SECONDS)
             assert worker.popen.poll() is None, worker.output
             assert scheduler.popen.poll() is None, scheduler.output
+            assert len(alarms(fake, "Postgres (Supabase) fora do ar")) == 2
             postgres_switch.start()
 
             retried = await julia.post(delivery)  # Evolution's retry of the same delivery
             assert retried.status_code == 200, retried.text
             await fake.await_until(lambda: fake.evolution.texts_to(OTHER), timeout=60)
+            await fake.await_until(
+                lambda: len(alarms(fake, "Resolvido: Postgres (Supabase) de volta")) == 2,
+                timeout=20,
+            )
             await asyncio.sleep(3)
         finally:
             worker.stop()
@@ -161,6 +190,9 @@ async def test_worker_and_scheduler_wait_for_postgres_and_ride_out_its_outage(
     assert fake.evolution.texts_to(OTHER) == ["oi, tudo bem? tenho plantão sim"]
     assert len(worker.matching("Worker started")) == 1
     assert len(scheduler.matching("Scheduler started")) == 1
+    # Each outage: one alarm from two watching processes, and one recovery.
+    assert len(alarms(fake, "Resolvido: Postgres (Supabase) de volta")) == 2
+    assert len(fake.slack.webhook_posts) == 4, fake.slack.webhook_posts
 
 
 async def test_waiting_for_postgres_they_still_stop_on_sigterm(
