@@ -112,8 +112,12 @@ class Watchdog:
         return self.conn
 
     async def _on_pg(self, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        async def run() -> T:
+            return await action(await self._pg())
+
         try:
-            return await asyncio.wait_for(action(await self._pg()), PROBE_TIMEOUT_SECONDS)
+            # The connection too: an unreachable host must not hold the tick for a minute.
+            return await asyncio.wait_for(run(), PROBE_TIMEOUT_SECONDS)
         except BaseException:
             await self._drop_pg()
             raise
