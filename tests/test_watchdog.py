@@ -246,3 +246,28 @@ async def test_the_api_not_answering_posts_one_alarm(
     alarms = about(fake, "API não responde")
     assert len(alarms) == 1, slack_texts(fake)
     assert "/health não responde (ConnectError)" in alarms[0]
+
+
+async def test_without_a_webhook_the_bot_posts_the_alarm_in_the_channel(
+    make_settings: Any, database_url: str, own_valkey: ValkeyServer, fake: Any
+) -> None:
+    settings = make_settings(
+        DATABASE_URL=database_url,
+        REDIS_URL=f"redis://127.0.0.1:{own_valkey.port}/0",
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_CHANNEL="#julia-gestao",
+        SLACK_API_BASE_URL=fake.url + "/slack/api/",
+        ALARM_AFTER_SECONDS=30,
+    )
+    assert settings.can_alert
+    now = datetime.now(UTC)
+    async with dogs(settings, "api", "worker") as pack:
+        await tick_all(pack, now)
+        own_valkey.stop()
+        for _ in range(4):
+            now += TICK
+            await tick_all(pack, now)
+    posted = [(m["channel"], str(m["text"])) for m in fake.slack.posted_messages]
+    assert len(posted) == 1, posted
+    assert posted[0][0] == "#julia-gestao" and "Redis fora do ar" in posted[0][1]
+    assert fake.slack.webhook_posts == []
