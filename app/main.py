@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import dashboard, evolution, health, outreach, slack
+from app.api import chatwoot, dashboard, evolution, health, outreach, slack
 from app.api.middleware import RequestIdMiddleware, WebhookTallyMiddleware
 from app.core.config import APP_VERSION_DEFAULT, ConfigError, Settings, get_settings
 from app.core.embedded import embedded_defaults
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(evolution.router)
+    app.include_router(chatwoot.router)
     app.include_router(dashboard.router)
     app.include_router(outreach.router)
     app.include_router(slack.router)

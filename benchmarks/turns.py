@@ -110,6 +110,16 @@ class Julia:
         self.fake = fake
         self.settings = settings
         self.client: httpx.AsyncClient | None = None
+        self.pids: dict[str, int | None] = {}
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each process of the run; `bench` is this process (the
+        client and the fake vendors)."""
+        from benchmarks.conversation import tree_cpu
+
+        used = {name: tree_cpu(pid) for name, pid in self.pids.items()}
+        used["bench"] = time.process_time()
+        return used
 
     async def start(self, database: str) -> None:
         from tests.support.julia import vendor_settings
@@ -121,7 +131,13 @@ class Julia:
         env = self.services.env(url, **env_settings)
         args = [sys.executable, "-m", "app.workers.fila_worker"]
         worker = self.services.spawn("worker", args, env)
-        _, base = start_api(self.services, f"api-{database}", env)
+        api, base = start_api(self.services, f"api-{database}", env)
+        self.pids = {
+            "worker": worker.popen.pid,
+            "api": api.popen.pid,
+            "postgres": self.services.pg_pid(),
+            "valkey": self.services.valkey_pid(),
+        }
         worker.wait_for_line("Worker started")
         limits = httpx.Limits(max_connections=64)
         self.client = httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits)
@@ -193,11 +209,24 @@ async def bench_overhead(services: Services, fake: Any, turns: int, burst: int) 
             async with gate:
                 await julia.say(phone, "oi, tem plantão?")
 
+        cpu_before = julia.cpu()
         started = time.time()
         await asyncio.gather(*(one(p) for p in phones))
         await julia.until(lambda: all(julia.first_send(p) for p in phones), 120)
         last = max(julia.first_send(p) or 0.0 for p in phones)
+        cpu_after = julia.cpu()
+        # CPU per turn of each process over the burst: what the worker process needs of a
+        # core per turn says how many turns/s one worker process serves when it has a core,
+        # whatever else shares the machine.
+        cpu_ms = {
+            name: round(1000 * (cpu_after[name] - cpu_before[name]) / burst, 2)
+            for name in cpu_before
+        }
         return {
+            "cpu_ms_per_turn": cpu_ms,
+            "worker_turns_per_cpu_s": round(1000 / cpu_ms["worker"], 1)
+            if cpu_ms["worker"]
+            else None,
             "sequential": distribution(latencies),
             "burst_turns": burst,
             "burst_seconds": round(last - started, 2),
@@ -266,6 +295,11 @@ def report(data: dict[str, Any]) -> str:
         lines.append(
             f"throughput: {o['burst_turns']} turns in {o['burst_seconds']} s = "
             f"{o['turns_per_s']} turns/s"
+        )
+        per = ", ".join(f"{k} {v} ms" for k, v in o["cpu_ms_per_turn"].items())
+        lines.append(
+            f"CPU per turn in the burst: {per}; one worker process serves "
+            f"{o['worker_turns_per_cpu_s']} turns per second of its CPU"
         )
     if "load" in data:
         lo = data["load"]

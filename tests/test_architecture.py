@@ -40,7 +40,10 @@ LAYERS: dict[str, int] = {
     # The one outbound gateway and what it decides with (status, chips, limiter, pacing).
     "app.domain.outbound": 4,
     "app.domain.outreach": 5,
+    # The reservation loop: the team confirms or releases, the doctor hears it.
+    "app.domain.reservations": 5,
     "app.domain.handoff": 6,
+    "app.domain.privacy": 6,
     "app.domain.inbox": 7,
     "app.domain.agent": 8,
     "app.domain.operations": 9,

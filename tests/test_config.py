@@ -38,6 +38,8 @@ def test_app_env_is_the_fallback_for_environment() -> None:
         ("CORS_ORIGINS", "not a url", "URL"),
         ("GESTOR_WHATSAPP", "12", "phone"),
         ("PILOT_MODE", "talvez", "boolean"),
+        ("RESERVA_JANELA_HORAS", "0", "greater than 0"),
+        ("RESERVA_REANUNCIO_HORAS", "duas", "number"),
     ],
 )
 def test_bad_value_names_the_variable(
@@ -66,6 +68,13 @@ def test_secrets_never_appear_in_errors(monkeypatch: pytest.MonkeyPatch) -> None
 def test_business_hours_must_be_ordered() -> None:
     with pytest.raises(ConfigError, match="HORARIO_INICIO must be earlier than HORARIO_FIM"):
         load_settings(HORARIO_INICIO="20:00", HORARIO_FIM="08:00")
+
+
+def test_a_reservation_is_reannounced_before_it_is_released() -> None:
+    with pytest.raises(ConfigError, match="RESERVA_REANUNCIO_HORAS must be shorter"):
+        load_settings(RESERVA_REANUNCIO_HORAS=12, RESERVA_JANELA_HORAS=12)
+    settings = load_settings(ENVIRONMENT="development")
+    assert (settings.RESERVA_REANUNCIO_HORAS, settings.RESERVA_JANELA_HORAS) == (2, 12)
 
 
 def test_cors_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -63,3 +63,22 @@ async def test_pool_connections_speak_pgvector(resources: Resources) -> None:
 )
 def test_transaction_pooler_is_detected(dsn: str, pooled: bool) -> None:
     assert uses_transaction_pooler(dsn) is pooled
+
+
+async def test_a_released_connection_keeps_nothing_of_its_transaction(
+    resources: Resources,
+) -> None:
+    """The pool skips asyncpg's reset query on release (Julia keeps no session state), but a
+    connection given back inside an unfinished transaction is still rolled back: the next
+    borrower neither sees the uncommitted row nor inherits the transaction."""
+    db = resources.db
+    await db.execute("CREATE TABLE release_probe (n int)")
+    async with db.acquire() as conn:
+        await conn.execute("BEGIN")
+        await conn.execute("INSERT INTO release_probe VALUES (1)")
+        first = conn.get_server_pid()
+    # The same server session, borrowed again (the pool hands out its idle connections).
+    async with db.acquire() as conn:
+        assert conn.get_server_pid() == first
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SELECT count(*) FROM release_probe") == 0

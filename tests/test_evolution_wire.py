@@ -280,7 +280,9 @@ def test_the_path_secret_never_reaches_a_log_line(
         bad = httpx.post(f"{base}/wrong-{secret}", json=p.CONNECTION_UPDATE)
         assert bad.status_code == 401
         api.wait_for(r"POST /webhook/evolution/token/\*\*\* HTTP/1.1\\?\" 401", timeout=10)
-        api.wait_for(r"/token/\*\*\*/connection-update HTTP/1.1\\?\" 200", timeout=10)
+        # An accepted delivery is one line, the route's own (uvicorn's access line for a
+        # 2xx on this path is left out), with the path masked too.
+        api.wait_for(r"webhook.stored.*/token/\*\*\*/connection-update", timeout=10)
     finally:
         api.stop()
     assert not [line for line in api.lines if secret in line]

@@ -693,6 +693,91 @@ async def test_an_offer_whose_shifts_are_all_taken_concludes_without_writing_mor
     await run_for(res, gateway(res, clock), clock, 60)
     progress = await repo.progress(res.db, campaign_id)
     assert progress is not None and progress.status == "concluida"
-    # What was written before still went out; nobody new was offered a taken shift.
-    assert len(fake.evolution.sends) <= reached + 2
+    # Nobody was offered a taken shift: what was written before and had not gone yet was
+    # dropped at send time, and nothing new was written.
+    assert len(fake.evolution.sends) == reached
     assert progress.by_status.get("cancelado", 0) >= 20 - reached - 2
+
+
+# Nothing stale goes out ---------------------------------------------------------------------
+
+
+async def written_openers(res: Resources, campaign_id: int) -> list[asyncpg.Record]:
+    return await res.db.fetch(
+        """SELECT id, body, shift_id, to_phone FROM outbound_sends WHERE campaign_id = $1
+           ORDER BY id""",
+        campaign_id,
+    )
+
+
+async def test_an_opener_whose_shift_is_taken_before_it_goes_is_rewritten_or_dropped(
+    res: Resources, clock: FakeClock, fake: Any
+) -> None:
+    world = await seed_world(res.db, now=clock(), doctors=2, chips=CHIPS[:1])
+    clinica = world.shifts[0::2]  # Hospital São Luiz, days 3, 5, 9 and 12
+    campaign_id = await start_campaign(res, clock)
+    await campaigns.process(res.db, res.settings, now=clock(), rng=random.Random(1))
+    first, second = await written_openers(res, campaign_id)
+    assert first["shift_id"] == second["shift_id"] == clinica[0]  # each quotes the soonest
+
+    # The quoted shift is filled while the opener waits: it goes out quoting the next one.
+    await res.db.execute("UPDATE shifts SET status = 'preenchido' WHERE id = $1", clinica[0])
+    gw = gateway(res, clock)
+    assert (await gw.deliver(first["id"])).sent
+    (sent,) = fake.evolution.texts_to(first["to_phone"])
+    rewritten = await sends.get(res.db, first["id"])
+    assert rewritten is not None and rewritten.shift_id == clinica[1]
+    assert sent == rewritten.body != first["body"]
+
+    # Every shift of the offer is gone: the other opener is dropped, never sent as is.
+    await res.db.execute(
+        "UPDATE shifts SET status = 'cancelado' WHERE id = ANY($1::bigint[])", clinica
+    )
+    clock.advance(timedelta(hours=1))
+    outcome = await gw.deliver(second["id"])
+    assert (outcome.status, outcome.reason) == ("cancelled", "plantao_indisponivel")
+    assert fake.evolution.texts_to(second["to_phone"]) == []
+
+
+async def test_a_second_follow_up_whose_shift_started_names_the_next_one(
+    res: Resources, clock: FakeClock, fake: Any
+) -> None:
+    world = await seed_world(res.db, now=clock(), doctors=1, chips=CHIPS[:1])
+    clinica = world.shifts[0::2]
+    doctor = world.doctors[0]
+    row = await sends.create(
+        res.db,
+        key="followup:4242",
+        kind="followup",
+        proactive=True,
+        doctor_id=doctor,
+        to_phone=phone(1),
+        body="e aquele plantão de sábado no São Luiz, ainda te interessa?",
+        not_before=clock(),
+        shift_id=clinica[0],
+    )
+    # It waited for its moment, and meanwhile the quoted shift started.
+    await res.db.execute(
+        "UPDATE shifts SET starts_at = $2 WHERE id = $1", clinica[0], clock() + timedelta(hours=1)
+    )
+    clock.advance(timedelta(hours=2))
+    assert (await gateway(res, clock).deliver(row.id)).sent
+    fresh = await sends.get(res.db, row.id)
+    assert fresh is not None and fresh.shift_id == clinica[1]
+    assert fake.evolution.texts_to(phone(1)) == [fresh.body]
+    assert fresh.body != row.body
+
+
+async def test_the_ledger_holds_no_more_openers_than_the_chips_can_send_today(
+    make_settings: Any, outreach_settings: Settings, clock: FakeClock, fake: Any
+) -> None:
+    settings = outreach_settings.model_copy(update={"MAX_MSGS_POR_DIA": 4})
+    async with open_resources(settings) as capped:
+        await seed_world(capped.db, now=clock(), doctors=20, chips=CHIPS[:1])
+        campaign_id = await start_campaign(capped, clock)
+        await run_for(
+            capped, gateway(capped, clock, settings=settings), clock, 3, settings=settings
+        )
+        written = await written_openers(capped, campaign_id)
+    # One went; the chip's gap holds the rest, and nothing more is written than the day's cap.
+    assert len(fake.evolution.sends) >= 1 and len(written) <= 4

@@ -167,9 +167,9 @@ async def test_lid_senders_and_the_ninth_digit_reach_the_same_doctor(julia_worke
     assert await julia.count("SELECT count(*) FROM messages WHERE doctor_id IS NULL") == 0
 
 
-async def test_a_store_failure_answers_503_so_evolution_retries(
-    julia: Julia, database_url: str
-) -> None:
+@asynccontextmanager
+async def refusing_connections(database_url: str) -> AsyncIterator[None]:
+    """Inside, the test database refuses new connections and its open ones are gone."""
     name = database_url.split("?")[0].rsplit("/", 1)[-1]
     admin = await asyncpg.connect(database_url.replace(f"/{name}?", "/postgres?"))
     try:
@@ -177,11 +177,18 @@ async def test_a_store_failure_answers_503_so_evolution_retries(
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
         )
-        response = await julia.post(text_message(PHONE, "oi"))
-        assert response.status_code == 503
+        yield
     finally:
         await admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
         await admin.close()
+
+
+async def test_a_store_failure_answers_503_so_evolution_retries(
+    julia: Julia, database_url: str
+) -> None:
+    async with refusing_connections(database_url):
+        response = await julia.post(text_message(PHONE, "oi"))
+        assert response.status_code == 503
     # Evolution's retry of the same delivery is stored once the database is back.
     response = await julia.post(text_message(PHONE, "oi", msg_id="3EB0RETRY0001"))
     assert response.status_code == 200
@@ -226,6 +233,45 @@ async def test_each_delivery_costs_the_edge_one_statement(julia: Julia) -> None:
     assert len(seen) == 22, seen
     assert all(q.lstrip().startswith("INSERT INTO webhook_events") for q in seen), seen
     assert await julia.count("SELECT count(*) FROM webhook_events") == 22
+
+
+async def test_concurrent_deliveries_share_statements_and_each_gets_its_own_answer(
+    julia: Julia,
+) -> None:
+    """Deliveries that arrive together are stored together (group commit): fewer
+    statements than deliveries, and every sender still learns whether its own delivery was
+    new or a redelivery, copies of one delivery inside the same batch included."""
+    await julia.say(PHONE, "a primeira aquece a lista de instâncias")
+    fresh = [text_message(f"55319777{n:05d}", f"oi {n}") for n in range(40)]
+    copies = [fresh[n] for n in range(0, 40, 4)]  # 10 redeliveries, sent alongside
+    async with statements(julia.res.db) as seen:
+        answers = await asyncio.gather(*(julia.post(body) for body in fresh + copies))
+    assert {a.status_code for a in answers} == {200}
+    statuses = [a.json()["status"] for a in answers]
+    assert statuses.count("stored") == 40 and statuses.count("duplicate") == 10
+    assert 1 <= len(seen) < 40, seen
+    assert await julia.count("SELECT count(*) FROM webhook_events") == 41
+    texts = await julia.res.db.fetch(
+        "SELECT payload->'data'->'message'->>'conversation' AS t FROM webhook_events"
+        " ORDER BY id OFFSET 1"
+    )
+    assert sorted(r["t"] for r in texts) == sorted(f"oi {n}" for n in range(40))
+
+
+async def test_a_batch_the_database_refuses_answers_503_for_each_of_its_deliveries(
+    julia: Julia, database_url: str
+) -> None:
+    async with refusing_connections(database_url):
+        answers = await asyncio.gather(
+            *(julia.post(text_message(f"55319666{n:05d}", "oi")) for n in range(12))
+        )
+        assert [a.status_code for a in answers] == [503] * 12
+    # Evolution retries each of them; now they are kept.
+    answers = await asyncio.gather(
+        *(julia.post(text_message(f"55319666{n:05d}", "oi")) for n in range(12))
+    )
+    assert [a.status_code for a in answers] == [200] * 12
+    assert await julia.count("SELECT count(*) FROM webhook_events") == 12
 
 
 async def test_the_apikey_is_never_stored_nor_logged(

@@ -19,19 +19,25 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, Field
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import ResourcesDep
 from app.core.config import Settings, get_settings
 from app.core.db import transaction
 from app.core.logging import get_logger
+from app.core.resources import Resources
 from app.domain.dashboard import repository as repo
 from app.domain.handoff import service as handoff
 from app.domain.imports.parsing import Kind as ImportKind
 from app.domain.imports.service import ImportFileError, import_csv
+from app.domain.media import service as media
 from app.domain.operations import commands, metrics
 from app.domain.outbound import status_repository as julia_status
 from app.domain.outbound.status_repository import JuliaStatus
+from app.domain.privacy import service as privacy
+from app.domain.reservations import service as reservations
+from app.domain.reservations.repository import Reservation
 
 log = get_logger(__name__)
 
@@ -235,6 +241,8 @@ class MetricsOut(BaseModel):
     input_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    transcription_seconds: int
+    image_tokens: int
     cache_read_share: float | None
 
 
@@ -326,7 +334,39 @@ async def list_messages(
         if await repo.get_conversation(conn, conversation_id) is None:
             raise HTTPException(404, "conversation not found")
         listing = await repo.list_messages(conn, conversation_id, limit=limit, offset=offset)
-    return _page(listing, limit, offset)
+    linked = [
+        item.model_copy(update={"media_url": await _media_url(res, conversation_id, item)})
+        for item in listing.items
+    ]
+    return _page(repo.Listing(linked, listing.total), limit, offset)
+
+
+async def _media_url(res: Resources, conversation_id: int, item: repo.MessageItem) -> str | None:
+    if not item.media or not item.media.get("storage_key"):
+        return None
+    signed = await media.signed_url(
+        res.media_store, item.media, res.settings.MEDIA_SIGNED_URL_SECONDS
+    )
+    return signed or f"/api/v1/conversations/{conversation_id}/messages/{item.id}/media"
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages/{message_id}/media",
+    summary="A message's stored attachment (the local store; Supabase answers signed URLs)",
+    response_class=Response,
+    responses=_NOT_FOUND,
+)
+async def message_attachment(
+    conversation_id: Id, message_id: Id, _: ViewerDep, res: ResourcesDep
+) -> Response:
+    async with transaction(res.db) as conn:
+        found = await repo.message_media(conn, conversation_id, message_id)
+    if not found or not found.get("storage_key") or found.get("store") != res.media_store.name:
+        raise HTTPException(404, "attachment not found")
+    data = await media.load(res.media_store, found)
+    if data is None:
+        raise HTTPException(404, "attachment not found")
+    return Response(data, media_type=str(found.get("mimetype") or "application/octet-stream"))
 
 
 @router.post(
@@ -467,6 +507,134 @@ async def metrics_today(_: ViewerDep, res: ResourcesDep) -> MetricsOut:
 
 
 # ---------------------------------------------------------------------------------------
+# Reservations
+# ---------------------------------------------------------------------------------------
+
+
+class ReservationOut(BaseModel):
+    code: str = Field(description="the short code operators type (`@julia confirmar <code>`)")
+    status: Literal["pendente", "confirmada", "liberada", "expirada"]
+    shift_id: int
+    doctor_id: int
+    doctor_name: str | None
+    doctor_phone: str
+    hospital: str
+    specialty: str
+    starts_at: datetime
+    ends_at: datetime
+    reserved_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    decided_via: str | None = Field(description="slack, api, cli, or prazo (window passed)")
+    motivo: str | None
+    outcome: Literal["realizado", "nao_ocorreu"] | None = Field(
+        description="whether the confirmed shift happened, once the team said so"
+    )
+
+    @classmethod
+    def of(cls, r: Reservation) -> ReservationOut:
+        return cls(
+            code=r.code,
+            status=r.status,
+            shift_id=r.shift_id,
+            doctor_id=r.doctor_id,
+            doctor_name=r.doctor_name,
+            doctor_phone=r.doctor_phone,
+            hospital=r.hospital,
+            specialty=r.specialty,
+            starts_at=r.starts_at,
+            ends_at=r.ends_at,
+            reserved_at=r.reserved_at,
+            decided_at=r.decided_at,
+            decided_by=r.decided_by,
+            decided_via=r.decided_via,
+            motivo=r.motivo,
+            outcome=r.outcome,
+        )
+
+
+class ReservationDecisionOut(BaseModel):
+    changed: bool = Field(description="false when it already was in that state")
+    message: str = Field(description="what happened, in Portuguese (as Slack shows it)")
+    reservation: ReservationOut
+
+
+class ReleaseIn(BaseModel):
+    motivo: str = Field(min_length=1, max_length=300, pattern=_SOME_TEXT)
+
+
+class OutcomeIn(BaseModel):
+    outcome: Literal["realizado", "nao_ocorreu"]
+
+
+Code = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{4,8}$", description="reservation code")]
+_RESERVATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "no reservation with this code"},
+    409: {"model": ErrorOut, "description": "the reservation's state does not allow it"},
+}
+
+
+def _decision(d: reservations.Decision) -> ReservationDecisionOut:
+    return ReservationDecisionOut(
+        changed=d.changed, message=d.reply, reservation=ReservationOut.of(d.reservation)
+    )
+
+
+@router.get(
+    "/reservations",
+    summary="Pending reservations, confirmed shifts ahead, ended ones without an answer",
+)
+async def list_reservations(_: ViewerDep, res: ResourcesDep) -> list[ReservationOut]:
+    items = await reservations.listing(res, now=datetime.now(UTC))
+    return [ReservationOut.of(r) for r in items]
+
+
+@router.post(
+    "/reservations/{code}/confirm",
+    summary="Confirm a reservation: the shift is the doctor's, Julia tells them",
+    responses=_RESERVATION_ERRORS,
+)
+async def confirm_reservation(
+    code: Code, operator: OperatorDep, res: ResourcesDep
+) -> ReservationDecisionOut:
+    decision = await reservations.confirm(
+        res, code, by=operator.sub, via="api", now=datetime.now(UTC)
+    )
+    log.info("dashboard.reservation_confirmed", code=code.upper(), by=operator.sub)
+    return _decision(decision)
+
+
+@router.post(
+    "/reservations/{code}/release",
+    summary="Release a reservation: the shift reopens, Julia tells the doctor kindly and "
+    "offers the nearest alternative",
+    responses={**_RESERVATION_ERRORS, **_BAD_BODY},
+)
+async def release_reservation(
+    code: Code, body: ReleaseIn, operator: OperatorDep, res: ResourcesDep
+) -> ReservationDecisionOut:
+    decision = await reservations.release(
+        res, code, motivo=body.motivo, by=operator.sub, via="api", now=datetime.now(UTC)
+    )
+    log.info("dashboard.reservation_released", code=code.upper(), by=operator.sub)
+    return _decision(decision)
+
+
+@router.post(
+    "/reservations/{code}/outcome",
+    summary="Record whether a confirmed shift happened (after it started)",
+    responses={**_RESERVATION_ERRORS, **_BAD_BODY},
+)
+async def reservation_outcome(
+    code: Code, body: OutcomeIn, operator: OperatorDep, res: ResourcesDep
+) -> ReservationDecisionOut:
+    decision = await reservations.record_outcome(
+        res, code, body.outcome, by=operator.sub, via="api", now=datetime.now(UTC)
+    )
+    return _decision(decision)
+
+
+# ---------------------------------------------------------------------------------------
 # CSV import
 # ---------------------------------------------------------------------------------------
 
@@ -582,3 +750,95 @@ async def import_file(
         rejected=[RejectionOut(line=r.line, reason=r.reason) for r in report.rejected],
         ignored_columns=list(report.ignored_columns),
     )
+
+
+# ---------------------------------------------------------------------------------------
+# LGPD: opt-out recorded by an operator, data-subject export and erasure
+# ---------------------------------------------------------------------------------------
+
+_PHONE = Field(
+    min_length=8,
+    max_length=40,
+    pattern=_SOME_TEXT,
+    description="the doctor's number as typed: +55 11 98700-1122, 11987001122, 5511987001122",
+)
+_BAD_PHONE: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorOut,
+        "description": "the body could not be read, or `phone` is not a phone number",
+    },
+}
+
+
+class PhoneIn(BaseModel):
+    phone: str = _PHONE
+
+
+class EraseIn(BaseModel):
+    phone: str = _PHONE
+    confirm: Literal[True] = Field(description="must be true: the erasure cannot be undone")
+
+
+class OptOutOut(BaseModel):
+    phone: str = Field(description="the number as stored (E.164 digits)")
+    found: bool = Field(description="a doctor with this number exists")
+    newly: bool = Field(description="false when the doctor was already opted out")
+
+
+class ErasureOut(BaseModel):
+    phone: str
+    found: bool = Field(description="a doctor with this number existed")
+    erased: dict[str, int] = Field(description="rows removed (or redacted) per table")
+    suppressed: bool = Field(description="always true: the number stays on the suppression list")
+
+
+def _bad_phone(exc: privacy.InvalidPhone) -> HTTPException:
+    return HTTPException(400, str(exc))
+
+
+@router.post(
+    "/lgpd/optout",
+    summary="Record an opt-out a doctor asked for: nothing automatic reaches the number again",
+    responses=_BAD_PHONE,
+)
+async def lgpd_opt_out(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) -> OptOutOut:
+    try:
+        async with transaction(res.db) as conn:
+            result = await privacy.record_opt_out(
+                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+            )
+    except privacy.InvalidPhone as exc:
+        raise _bad_phone(exc) from exc
+    return OptOutOut(phone=result.phone, found=result.found, newly=result.newly)
+
+
+@router.post(
+    "/lgpd/export",
+    summary="Everything held about a data subject (LGPD art. 18), as JSON; audited",
+    responses=_BAD_PHONE,
+)
+async def lgpd_export(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) -> dict[str, Any]:
+    try:
+        async with transaction(res.db) as conn:
+            return await privacy.export_subject(
+                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+            )
+    except privacy.InvalidPhone as exc:
+        raise _bad_phone(exc) from exc
+
+
+@router.post(
+    "/lgpd/erase",
+    summary="Erase a data subject; only the suppression record of the number is kept; audited",
+    responses=_BAD_PHONE,
+)
+async def lgpd_erase(body: EraseIn, operator: OperatorDep, res: ResourcesDep) -> ErasureOut:
+    try:
+        async with transaction(res.db) as conn:
+            result = await privacy.erase_subject(
+                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+            )
+    except privacy.InvalidPhone as exc:
+        raise _bad_phone(exc) from exc
+    log.info("dashboard.lgpd_erased", by=operator.sub, found=result.found)
+    return ErasureOut(phone=result.phone, found=result.found, erased=result.erased, suppressed=True)

@@ -6,8 +6,9 @@ Status codes are chosen for Evolution's retry policy: it retries 5xx and timeout
 503 (retry later). A 2xx is answered only after the commit.
 
 The route only authenticates, bounds (EVOLUTION_WEBHOOK_MAX_BYTES, over it 422), validates
-(`parse_webhook`, pure), checks the instance against an in-process list, stores the delivery
-in one statement and wakes the worker's drainer, which applies it (`app/workers/inbox_jobs.py`).
+(`parse_webhook`, pure), checks the instance against an in-process list, hands a doctor's
+inline attachment to the worker through Redis, stores the delivery in one statement and wakes
+the worker's drainer, which applies it (`app/workers/inbox_jobs.py`).
 """
 
 from __future__ import annotations
@@ -17,19 +18,18 @@ import time
 from typing import Any
 
 import jwt
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from app.api.deps import ResourcesDep
 from app.api.inbox import parse_json, read_body, storing
 from app.core.config import Settings
 from app.core.logging import get_logger
 from app.core.resources import Resources
 from app.domain.inbox import intake
-from app.domain.inbox import repository as inbox
-from app.domain.inbox.edge import KnownInstances, storable, wake_drainer
-from app.domain.inbox.evolution import WebhookError, parse_webhook
+from app.domain.inbox.edge import InboxWriter, KnownInstances, inline_media, storable
+from app.domain.inbox.evolution import Event, MessageEvent, WebhookError, parse_webhook
+from app.domain.media.service import PROCESSED_KINDS, stash_inline
 from app.domain.outbound import chips_repository as chips_repo
 
 log = get_logger(__name__)
@@ -88,6 +88,13 @@ def authenticate(
         raise HTTPException(401, "expired credentials")
 
 
+def _writer(request: Request, res: Resources) -> InboxWriter:
+    writer: InboxWriter | None = getattr(request.app.state, "evolution_writer", None)
+    if writer is None:
+        writer = request.app.state.evolution_writer = InboxWriter(res.db, res.redis)
+    return writer
+
+
 def _known_instances(request: Request, res: Resources) -> KnownInstances:
     # One list per app (tests run several apps, each on its own database).
     known: KnownInstances | None = getattr(request.app.state, "evolution_instances", None)
@@ -101,29 +108,44 @@ def _known_instances(request: Request, res: Resources) -> KnownInstances:
     return known
 
 
-async def verified(request: Request, res: ResourcesDep) -> None:
-    """Route dependency: authenticate before the body is read (a 401 stores nothing)."""
+async def _stash_media(
+    res: Resources, instance: str, payload: dict[str, Any], events: list[Event]
+) -> None:
+    """Hand an inline attachment of a doctor's message to the worker through Redis (never
+    into webhook_events). Before the insert, so the worker finds it; a failure only costs the
+    worker a fetch from Evolution. Groups' and the company's own files are not kept."""
+    wanted = {
+        e.message_id
+        for e in events
+        if isinstance(e, MessageEvent) and e.answerable and e.media_kind in PROCESSED_KINDS
+    }
+    if not wanted:
+        return  # no doctor's attachment in this delivery
+    try:
+        for message_id, encoded in inline_media(payload):
+            if message_id not in wanted:
+                continue
+            await stash_inline(
+                res.redis, instance, message_id, encoded, res.settings.MEDIA_INLINE_TTL_SECONDS
+            )
+    except (RedisError, OSError) as exc:
+        log.warning("webhook.media_stash_failed", error=type(exc).__name__)
+
+
+# No FastAPI dependencies on this route: it takes thousands of deliveries a second, and
+# solving dependencies per request cost more than the checks themselves. Authentication runs
+# first, before the body is read (a 401 stores nothing).
+@router.post("/webhook/evolution", status_code=200)
+@router.post("/webhook/evolution/{event_suffix}", status_code=200)
+@router.post("/webhook/evolution/token/{path_token}", status_code=200)
+@router.post("/webhook/evolution/token/{path_token}/{event_suffix}", status_code=200)
+async def evolution_webhook(request: Request) -> JSONResponse:
+    res: Resources = request.app.state.resources
+    params = request.path_params  # from the path only: a query string never authenticates
     authenticate(
-        request.headers.get("authorization"),
-        res.settings,
-        path_token=request.path_params.get("path_token"),
+        request.headers.get("authorization"), res.settings, path_token=params.get("path_token")
     )
-
-
-_VERIFIED = [Depends(verified)]
-
-
-@router.post("/webhook/evolution", status_code=200, dependencies=_VERIFIED)
-@router.post("/webhook/evolution/{event_suffix}", status_code=200, dependencies=_VERIFIED)
-@router.post("/webhook/evolution/token/{path_token}", status_code=200, dependencies=_VERIFIED)
-@router.post(
-    "/webhook/evolution/token/{path_token}/{event_suffix}",
-    status_code=200,
-    dependencies=_VERIFIED,
-)
-async def evolution_webhook(
-    request: Request, res: ResourcesDep, event_suffix: str | None = None
-) -> JSONResponse:
+    event_suffix: str | None = params.get("event_suffix")
     settings = res.settings
     limit = settings.EVOLUTION_WEBHOOK_MAX_BYTES
     try:
@@ -148,21 +170,21 @@ async def evolution_webhook(
     async with storing(log_as="webhook"):
         if not await _known_instances(request, res).contains(instance, time.monotonic()):
             raise HTTPException(403, "unknown Evolution instance")
-        row_id = await inbox.insert_event(
-            res.db,
+        await _stash_media(res, instance, payload, events)
+        # One statement with the deliveries that arrived meanwhile (group commit); the
+        # writer wakes the drainer after the commit.
+        row_id = await _writer(request, res).store(
             source="evolution",
-            provider_id=intake.delivery_key(instance, events),
-            payload=storable(payload),
             event=event_name,
             instance=instance,
+            provider_id=intake.delivery_key(instance, events),
+            payload=storable(payload),
         )
-    if row_id is not None:
-        try:
-            await wake_drainer(res.redis)
-        except (RedisError, OSError) as exc:  # stored is what matters: the drainer's poll finds it
-            log.warning("webhook.wake_failed", error=type(exc).__name__)
+    # The delivery's one line (uvicorn's access line is left out for a 2xx here): the path
+    # is masked by the log processors when it carries the token.
     log.info(
         "webhook.stored",
+        path=request.url.path,
         webhook_event=event_name,
         webhook_event_id=row_id,
         duplicate=row_id is None,

@@ -38,4 +38,6 @@ async def health_deep(resources: ResourcesDep) -> JSONResponse:
         "checks": report.checks,
         "processes": report.processes,
     }
+    if report.warnings:
+        body["warnings"] = report.warnings
     return JSONResponse(body, status_code=200 if report.healthy else 503)

@@ -1,6 +1,6 @@
 """What every vendor webhook route shares (DESIGN rules 1, 4, 5).
 
-One route file per vendor (`evolution.py`, `slack.py`, Chatwoot next), each the same steps:
+One route file per vendor (`evolution.py`, `slack.py`, `chatwoot.py`), each the same steps:
 verify the caller → `read_body` (bounded: 413, or the status the vendor does not retry) →
 `parse_json` (400) → store the delivery in `webhook_events` inside `inbox_transaction`, or as
 one statement inside `storing` (deduplicated; a store failure answers 503 so the vendor
@@ -25,7 +25,13 @@ log = get_logger(__name__)
 MAX_BODY_BYTES = 1_000_000
 
 # What "the database could not keep it" looks like: a vendor retry may succeed.
-STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+STORE_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a protocol state broken by a dropped connection
+    OSError,
+    TimeoutError,
+)
 
 
 async def read_body(

@@ -3,8 +3,10 @@
 
 Slack wants an answer within 3 s and retries otherwise (`X-Slack-Retry-Num`), so the command
 runs in the worker (`run_slack_command`); retries are deduplicated by `event_id` in
-`webhook_events`. A request without a valid v0 signature from the last 5 minutes gets 401
-and nothing is stored.
+`webhook_events`. The one exception is `pausar`: its julia_status row is written here, in
+the transaction that stores the event, so the emergency stop holds when Slack gets its
+answer, whether or not a worker is up; the job only answers in the thread. A request
+without a valid v0 signature from the last 5 minutes gets 401 and nothing is stored.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from app.api.inbox import inbox_transaction, parse_json, read_body
 from app.core.logging import get_logger
 from app.core.queue import enqueue_slack_command
 from app.domain.inbox.repository import store_slack_event
+from app.domain.operations.commands import parse_command, pause_at_edge
 
 log = get_logger(__name__)
 router = APIRouter(tags=["slack"])
@@ -71,8 +74,13 @@ async def slack_events(request: Request, res: ResourcesDep) -> Any:
     if not isinstance(event_id, str) or not event_id or not isinstance(channel, str):
         raise HTTPException(400, "event_callback without event_id or channel")
 
+    user = event.get("user") if isinstance(event.get("user"), str) else None
     async with inbox_transaction(res.db, log_as="slack") as conn:
         new, status = await store_slack_event(conn, event_id=event_id, payload=payload)
+        if new:
+            # The emergency stop holds before Slack gets its answer, worker or no worker.
+            command = parse_command(str(event.get("text") or ""))
+            await pause_at_edge(conn, res.settings, command, user=user, event_id=event_id)
 
     retry = request.headers.get("x-slack-retry-num")
     if status == "received":

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.cli.common import CommandError, run_in_transaction
+from app.cli.lgpd import add_parsers as add_lgpd_parsers
 from app.cli.outreach import add_parsers as add_outreach_parsers
 from app.core import db, migrations
 from app.core.config import ConfigError, Settings, load_settings
@@ -141,22 +142,12 @@ async def _run_operator(settings: Settings, command: Any) -> str:
         return reply
 
 
-def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
-    """`julia status`, `julia pause --motivo TEXT`, `julia resume`: the Slack commands'
-    actions, recorded with alterado_via 'cli'."""
+def _print_operator_reply(settings: Settings, command: Any) -> int:
+    """Run an operator command as the Slack one would and print its reply; an unreachable
+    or unmigrated store is one clear line, not a traceback."""
     import asyncpg
     from redis.exceptions import RedisError
 
-    from app.domain.operations.commands import Command
-
-    motivo = " ".join((getattr(args, "motivo", None) or "").split()) or None
-    if args.command == "pause" and motivo is None:
-        raise CommandError("informe o motivo: julia pause --motivo TEXTO")
-    command = {
-        "status": Command("status"),
-        "pause": Command("pause", motivo=motivo),
-        "resume": Command("resume", motivo=motivo),
-    }[args.command]
     with embedded_defaults(settings) as resolved:
         try:
             print(asyncio.run(_run_operator(resolved, command)))
@@ -168,6 +159,59 @@ def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
                 "confira DATABASE_URL e REDIS_URL"
             ) from exc
     return 0
+
+
+def cmd_operator(settings: Settings, args: argparse.Namespace) -> int:
+    """`julia status`, `julia pause --motivo TEXT`, `julia resume`: the Slack commands'
+    actions, recorded with alterado_via 'cli'."""
+    from app.domain.operations.commands import Command
+
+    motivo = " ".join((getattr(args, "motivo", None) or "").split()) or None
+    if args.command == "pause" and motivo is None:
+        raise CommandError("informe o motivo: julia pause --motivo TEXTO")
+    command = {
+        "status": Command("status"),
+        "pause": Command("pause", motivo=motivo),
+        "resume": Command("resume", motivo=motivo),
+    }[args.command]
+    return _print_operator_reply(settings, command)
+
+
+def cmd_reservation(settings: Settings, args: argparse.Namespace) -> int:
+    """`julia reserva listar|confirmar CODIGO|liberar CODIGO --motivo TEXTO|realizado CODIGO|
+    nao-ocorreu CODIGO`: the Slack commands of the reservation loop, recorded via 'cli'."""
+    from app.domain.operations.commands import Command
+
+    motivo = " ".join((getattr(args, "motivo", None) or "").split()) or None
+    if args.action == "liberar" and motivo is None:
+        raise CommandError("informe o motivo: julia reserva liberar CODIGO --motivo TEXTO")
+    name = {
+        "listar": "reservations",
+        "confirmar": "confirm_reservation",
+        "liberar": "release_reservation",
+        "realizado": "shift_happened",
+        "nao-ocorreu": "shift_missed",
+    }[args.action]
+    code = (getattr(args, "codigo", None) or "").strip().upper() or None
+    command = Command(name, code=code, motivo=motivo)  # type: ignore[arg-type]
+    return _print_operator_reply(settings, command)
+
+
+def _add_reservation_parser(sub: Any) -> None:
+    res = sub.add_parser("reserva", help="confirm, release or list shift reservations")
+    actions = res.add_subparsers(dest="action", required=True)
+    actions.add_parser("listar", help="pending reservations and confirmed shifts")
+    for action, helptext in (
+        ("confirmar", "confirm: the shift is the doctor's, Julia tells them"),
+        ("liberar", "release: the shift reopens, Julia tells the doctor"),
+        ("realizado", "the confirmed shift happened"),
+        ("nao-ocorreu", "the confirmed shift did not happen"),
+    ):
+        parser = actions.add_parser(action, help=helptext)
+        parser.add_argument("codigo", help="the reservation's code (as in Slack)")
+        if action == "liberar":
+            parser.add_argument("--motivo", required=True, help="why (kept on the reservation)")
+    res.set_defaults(func=cmd_reservation)
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -232,14 +276,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(func=cmd_import)
     add_outreach_parsers(sub)
+    add_lgpd_parsers(sub)
+    _add_reservation_parser(sub)
     return parser
 
 
+# Commands that run services in the foreground: their logs are what the operator watches.
+_LOGGING_COMMANDS = frozenset({"dev"})
+
+
+def _verbosity(argv: Sequence[str]) -> tuple[list[str], int]:
+    """`-v`/`--verbose` (or `-vv`) anywhere on the line: logs on stderr at INFO (DEBUG)."""
+    rest, verbose = [], 0
+    for arg in argv:
+        if arg in ("-v", "--verbose"):
+            verbose += 1
+        elif arg == "-vv":
+            verbose += 2
+        else:
+            rest.append(arg)
+    return rest, verbose
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    argv, verbose = _verbosity(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    parser.epilog = "-v / --verbose: show logs on stderr (-vv: debug)."
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings, service=f"cli.{args.command}")
+        # A command prints its result on stdout; logs go to stderr, warnings only unless -v.
+        level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
+        if args.command in _LOGGING_COMMANDS and not verbose:
+            level = settings.LOG_LEVEL
+        configure_logging(settings, service=f"cli.{args.command}", stream=sys.stderr, level=level)
         code = args.func(settings, args)
     except (ConfigError, migrations.MigrationError, CommandError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

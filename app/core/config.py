@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     CHATWOOT_ACCOUNT_ID: PositiveInt | None = None
     CHATWOOT_INBOX_ID: PositiveInt | None = None
     CHATWOOT_WEBHOOK_SECRET: SecretStr | None = None
+    # Where an operator opens a doctor's record; the Chatwoot contact links to
+    # `{DASHBOARD_URL}/medicos/{doctor_id}` (no link when unset).
+    DASHBOARD_URL: AnyHttpUrl | None = None
+    # A mirror job that finds Chatwoot down tries again after this many seconds (growing
+    # with each try); the scheduler's `espelhar_chatwoot` picks up whatever is still left.
+    CHATWOOT_RETRY_SECONDS: float = Field(default=10.0, gt=0, le=600)
+    # Chatwoot does not retry webhooks: `reconciliar_chatwoot` reads the agent messages of
+    # the conversations that moved in this window and relays any the webhook missed.
+    CHATWOOT_RECONCILE_MINUTES: PositiveInt = 30
 
     # Slack
     SLACK_WEBHOOK_URL: SecretStr | None = None
@@ -195,7 +204,14 @@ class Settings(BaseSettings):
 
     # Company
     NOME_EMPRESA: str = "Revoluna"
+    # The manager's WhatsApp (digits with country code): short notices of handoffs and of
+    # reservations nobody confirmed in time. Never a doctor's number.
     GESTOR_WHATSAPP: str | None = None
+
+    # Reservations: one still pending after RESERVA_REANUNCIO_HORAS is announced again in
+    # Slack; after RESERVA_JANELA_HORAS it is released and the doctor is told.
+    RESERVA_REANUNCIO_HORAS: float = Field(default=2.0, gt=0, le=168)
+    RESERVA_JANELA_HORAS: float = Field(default=12.0, gt=0, le=336)
 
     # Conversation timing
     INBOUND_DEBOUNCE_SECONDS: float = Field(default=4.0, ge=0, le=120)
@@ -225,11 +241,36 @@ class Settings(BaseSettings):
     INBOX_STALE_SECONDS: PositiveInt = 5
     INSTANCE_CACHE_SECONDS: float = Field(default=5.0, gt=0, le=300)
 
+    # The emergency stop: every worker reads julia_status this often to notice a resume
+    # written by the runbook's SQL (a pause needs no polling: every send re-reads it).
+    JULIA_STATUS_POLL_SECONDS: float = Field(default=2.0, gt=0, le=60)
+
     # Retention (the scheduler's `limpar_retencao` job): finished inbox rows and job runs
     # older than these windows are deleted. At least a day, so a late Evolution retry (its
     # backoff spans about 25 minutes) still finds its dedup key.
     WEBHOOK_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
     JOB_RUNS_RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
+
+    # Media (voice notes, photos, PDFs), fetched and kept by the worker. Voice notes are
+    # transcribed by an OpenAI-compatible endpoint (`POST {TRANSCRIPTION_API_URL}/audio/
+    # transcriptions`: OpenAI, Groq, a self-hosted Whisper server); without it Julia asks for
+    # a text. Files over the caps are refused (logged `media.refused`). A turn waits at most
+    # MEDIA_WAIT_SECONDS for its media. The edge keeps a delivery's inline base64 in Redis for
+    # MEDIA_INLINE_TTL_SECONDS for the worker. Files go to Supabase Storage (private bucket
+    # SUPABASE_STORAGE_BUCKET) when SUPABASE_URL and SUPABASE_SERVICE_KEY are set, else under
+    # JULIA_DATA_DIR/media; the dashboard's signed links last MEDIA_SIGNED_URL_SECONDS.
+    TRANSCRIPTION_API_URL: AnyHttpUrl | None = None
+    TRANSCRIPTION_API_KEY: SecretStr | None = None
+    TRANSCRIPTION_MODEL: str = "whisper-1"
+    TRANSCRIPTION_LANGUAGE: str = "pt"
+    TRANSCRIPTION_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0, le=300)
+    MEDIA_MAX_AUDIO_BYTES: int = Field(default=16_000_000, ge=10_000, le=100_000_000)
+    MEDIA_MAX_IMAGE_BYTES: int = Field(default=5_000_000, ge=10_000, le=100_000_000)
+    MEDIA_MAX_DOCUMENT_BYTES: int = Field(default=10_000_000, ge=10_000, le=100_000_000)
+    MEDIA_WAIT_SECONDS: float = Field(default=30.0, ge=0, le=300)
+    MEDIA_INLINE_TTL_SECONDS: int = Field(default=3600, ge=60, le=86400)
+    SUPABASE_STORAGE_BUCKET: str = Field(default="julia-media", min_length=3, max_length=63)
+    MEDIA_SIGNED_URL_SECONDS: int = Field(default=3600, ge=60, le=604800)
 
     # Alerts (the scheduler's `alertas` job): the failure rate of each kind of work (turns,
     # sends, webhooks answered, scheduled jobs) over the window, alerted only with a minimum
@@ -337,6 +378,12 @@ class Settings(BaseSettings):
             raise ValueError("HORARIO_INICIO must be earlier than HORARIO_FIM")
         return self
 
+    @model_validator(mode="after")
+    def _reservation_windows(self) -> Settings:
+        if self.RESERVA_REANUNCIO_HORAS >= self.RESERVA_JANELA_HORAS:
+            raise ValueError("RESERVA_REANUNCIO_HORAS must be shorter than RESERVA_JANELA_HORAS")
+        return self
+
     # Derived values -------------------------------------------------------------
 
     @property
@@ -351,6 +398,16 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.TZ)
+
+    @property
+    def chatwoot_configured(self) -> bool:
+        """Julia mirrors into Chatwoot only with all four of its settings."""
+        return None not in (
+            self.CHATWOOT_URL,
+            self.CHATWOOT_API_KEY,
+            self.CHATWOOT_ACCOUNT_ID,
+            self.CHATWOOT_INBOX_ID,
+        )
 
     @property
     def git_sha(self) -> str | None:

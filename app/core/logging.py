@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -34,6 +34,9 @@ _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 # A secret carried in the URL (`/webhook/evolution/token/<secret>`): masked wherever a path
 # may be logged, uvicorn's access log included.
 _PATH_TOKEN = re.compile(r"(/token/)[^/\s?#\"']+")
+
+# Routes that log their own line per accepted request (see PathTokenFilter).
+_QUIET_ACCESS_PREFIX = "/webhook/evolution"
 
 # Third-party loggers whose own handlers would bypass our format.
 _ADOPTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "apscheduler")
@@ -56,14 +59,25 @@ def mask_path_token(text: str) -> str:
 
 
 class PathTokenFilter(logging.Filter):
-    """Masks the `/token/<secret>` path segment in uvicorn's access-log records, whose path
-    travels in `record.args` (`'%s - "%s %s HTTP/%s" %d'`), before any handler formats it."""
+    """uvicorn's access log: masks the `/token/<secret>` path segment, whose path travels in
+    `record.args` (`'%s - "%s %s HTTP/%s" %d'`), before any handler formats it; and leaves
+    out the 2xx answers to Evolution's webhook, whose route logs one line of its own per
+    delivery (`webhook.stored`, with the event and the row), so a delivery is one line, not
+    two, at thousands a second. Refused deliveries (4xx/5xx) keep their access line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                mask_path_token(a) if isinstance(a, str) else a for a in record.args
-            )
+        args = record.args
+        if isinstance(args, tuple):
+            if (
+                len(args) == 5
+                and args[1] == "POST"
+                and isinstance(args[2], str)
+                and args[2].startswith(_QUIET_ACCESS_PREFIX)
+                and isinstance(args[4], int)
+                and 200 <= args[4] < 300
+            ):
+                return False
+            record.args = tuple(mask_path_token(a) if isinstance(a, str) else a for a in args)
         if isinstance(record.msg, str):
             record.msg = mask_path_token(record.msg)
         return True
@@ -83,8 +97,18 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
-def configure_logging(settings: Settings, *, service: str | None = None) -> None:
-    """Route every logger of this process through structlog. Safe to call again."""
+def configure_logging(
+    settings: Settings,
+    *,
+    service: str | None = None,
+    stream: TextIO | None = None,
+    level: str | None = None,
+) -> None:
+    """Route every logger of this process through structlog. Safe to call again.
+
+    Services log to stdout at LOG_LEVEL; the `julia` command passes stderr and its own
+    level, so what it prints on stdout is its result alone."""
+    out = stream or sys.stdout
     json_output = settings.is_production
 
     def add_service(
@@ -109,7 +133,7 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
         # Plain tracebacks: rich's would print every frame's locals, message bodies and
         # phone numbers among them.
         else structlog.dev.ConsoleRenderer(
-            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
     )
     structlog.configure(
@@ -129,12 +153,12 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
         foreign_pre_chain=shared,
         processors=final,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
 
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(settings.LOG_LEVEL)
+    root.setLevel(level or settings.LOG_LEVEL)
     for name in _ADOPTED:
         adopted = logging.getLogger(name)
         adopted.handlers = []
@@ -143,7 +167,7 @@ def configure_logging(settings: Settings, *, service: str | None = None) -> None
     if not any(isinstance(f, PathTokenFilter) for f in access.filters):
         access.addFilter(PathTokenFilter())
     # asyncpg and httpx are chatty at INFO; their warnings still show.
-    for name in ("httpx", "httpcore", "asyncio"):
+    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "asyncio"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 

@@ -18,6 +18,9 @@ RUN_TURN = "run_turn"
 RUN_SLACK_COMMAND = "run_slack_command"
 SEND_OUTBOUND = "send_outbound"
 DELIVER_REPLY = "deliver_reply"
+MIRROR_CHATWOOT = "mirror_chatwoot"
+RUN_CHATWOOT_EVENT = "run_chatwoot_event"
+PROCESS_MEDIA = "process_media"
 
 
 async def enqueue_turn(
@@ -59,3 +62,27 @@ async def enqueue_reply_part(redis: ArqRedis, send_id: int, at: datetime) -> Non
         _job_id=f"reply:{send_id}:{int(at.timestamp() * 1000)}",
         _defer_until=at,
     )
+
+
+async def enqueue_mirror(
+    redis: ArqRedis, conversation_id: int, *, reason: str, delay: float = 0.0
+) -> None:
+    """Mirror what the conversation has that Chatwoot does not show yet. The job id names
+    the trigger (`reason`, e.g. "sent:<send id>"), so one trigger queues one job; the job
+    itself mirrors everything missing, so any trigger is enough."""
+    await redis.enqueue_job(
+        MIRROR_CHATWOOT,
+        conversation_id,
+        _job_id=f"chatwoot-mirror:{conversation_id}:{reason}",
+        _defer_by=timedelta(seconds=max(delay, 0)),
+    )
+
+
+async def enqueue_chatwoot_event(redis: ArqRedis, event_id: int) -> None:
+    """Apply one stored Chatwoot webhook delivery (`webhook_events.id`)."""
+    await redis.enqueue_job(RUN_CHATWOOT_EVENT, event_id, _job_id=f"chatwoot-event:{event_id}")
+
+
+async def enqueue_media(redis: ArqRedis, message_id: int) -> None:
+    """Fetch, keep and read a doctor's attachment (once per message: the job id)."""
+    await redis.enqueue_job(PROCESS_MEDIA, message_id, _job_id=f"media:{message_id}")

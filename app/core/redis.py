@@ -11,6 +11,9 @@ QUEUE_NAME = "julia:queue"
 WORKER_HEARTBEAT_KEY = "julia:heartbeat:worker"
 SCHEDULER_HEARTBEAT_KEY = "julia:heartbeat:scheduler"
 SCHEDULER_LEADER_KEY = "julia:scheduler:leader"
+# The Evolution instances reporting their own Chatwoot integration on (a JSON list), written
+# by the scheduler's check and shown by /health/deep.
+CHATWOOT_CONFLICT_KEY = "julia:chatwoot:evolution_integration"
 
 
 def redis_settings(dsn: str, *, retries: int = 5) -> RedisSettings:

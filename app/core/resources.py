@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -23,12 +24,20 @@ from app.core.config import Settings
 from app.core.logging import get_logger
 from app.integrations.protocols import (
     LLM,
+    Chatwoot,
     DocumentFolder,
     Embedder,
+    EvolutionChatwootProbe,
+    MediaSource,
+    MediaStore,
     MessageSender,
     Notifier,
     SlackReplier,
+    Transcriber,
 )
+
+if TYPE_CHECKING:
+    from app.integrations.slack import SlackBot
 
 log = get_logger(__name__)
 
@@ -104,12 +113,27 @@ class Resources:
 
     @cached_property
     def notifier(self) -> Notifier | None:
-        """The managers' Slack channel; None without a way to post there."""
-        return build_notifier(self.settings)
+        """The managers' Slack channel: SLACK_WEBHOOK_URL's incoming webhook, else the bot
+        (SLACK_BOT_TOKEN) posting to SLACK_CHANNEL; None without either."""
+        url = self.settings.SLACK_WEBHOOK_URL
+        if url is not None:
+            from app.integrations.slack import SlackWebhookNotifier
+
+            return SlackWebhookNotifier(url.get_secret_value(), self.settings.SLACK_CHANNEL)
+        bot = self._slack_bot
+        if bot is None:
+            return None
+        from app.integrations.slack import SlackChannelNotifier
+
+        return SlackChannelNotifier(bot, self.settings.SLACK_CHANNEL)
 
     @cached_property
     def slack(self) -> SlackReplier | None:
         """The Slack bot that answers operator commands; None without SLACK_BOT_TOKEN."""
+        return self._slack_bot
+
+    @cached_property
+    def _slack_bot(self) -> SlackBot | None:
         token = self.settings.SLACK_BOT_TOKEN
         if token is None:
             return None
@@ -133,31 +157,112 @@ class Resources:
             settings.GOOGLE_APPLICATION_CREDENTIALS, api_url=str(api_url) if api_url else None
         )
 
+    @cached_property
+    def chatwoot(self) -> Chatwoot | None:
+        """Chatwoot's Application API; None unless CHATWOOT_URL, CHATWOOT_API_KEY,
+        CHATWOOT_ACCOUNT_ID and CHATWOOT_INBOX_ID are all set."""
+        settings = self.settings
+        if not settings.chatwoot_configured:
+            return None
+        from app.integrations.chatwoot import ChatwootClient
+
+        assert settings.CHATWOOT_API_KEY is not None
+        assert settings.CHATWOOT_ACCOUNT_ID is not None and settings.CHATWOOT_INBOX_ID is not None
+        return ChatwootClient(
+            self.http,
+            base_url=str(settings.CHATWOOT_URL),
+            api_key=settings.CHATWOOT_API_KEY.get_secret_value(),
+            account_id=settings.CHATWOOT_ACCOUNT_ID,
+            inbox_id=settings.CHATWOOT_INBOX_ID,
+        )
+
+    @cached_property
+    def evolution_chatwoot(self) -> EvolutionChatwootProbe | None:
+        """Asks Evolution whether its own Chatwoot integration is on; None without
+        EVOLUTION_API_URL."""
+        settings = self.settings
+        if settings.EVOLUTION_API_URL is None:
+            return None
+        from app.integrations.evolution import EvolutionChatwootFinder
+
+        key = settings.EVOLUTION_API_KEY
+        return EvolutionChatwootFinder(
+            self.http, str(settings.EVOLUTION_API_URL), key.get_secret_value() if key else ""
+        )
+
+    @cached_property
+    def media_source(self) -> MediaSource | None:
+        """Attachments fetched from Evolution; None without EVOLUTION_API_URL."""
+        settings = self.settings
+        if settings.EVOLUTION_API_URL is None:
+            return None
+        from app.integrations.evolution import EvolutionMediaSource
+
+        key = settings.EVOLUTION_API_KEY
+        return EvolutionMediaSource(
+            self.http, str(settings.EVOLUTION_API_URL), key.get_secret_value() if key else ""
+        )
+
+    @cached_property
+    def media_store(self) -> MediaStore:
+        """Supabase Storage when SUPABASE_URL and SUPABASE_SERVICE_KEY are set, else the
+        folder JULIA_DATA_DIR/media."""
+        settings = self.settings
+        if settings.SUPABASE_URL is not None and settings.SUPABASE_SERVICE_KEY is not None:
+            from app.integrations.media_store import SupabaseMediaStore
+
+            return SupabaseMediaStore(
+                str(settings.SUPABASE_URL),
+                settings.SUPABASE_SERVICE_KEY.get_secret_value(),
+                settings.SUPABASE_STORAGE_BUCKET,
+            )
+        from app.integrations.media_store import LocalMediaStore
+
+        return LocalMediaStore(settings.JULIA_DATA_DIR.resolve() / "media")
+
+    @cached_property
+    def transcriber(self) -> Transcriber | None:
+        """Speech to text (OpenAI-compatible); None without TRANSCRIPTION_API_URL."""
+        settings = self.settings
+        if settings.TRANSCRIPTION_API_URL is None:
+            return None
+        from app.integrations.transcription import OpenAICompatibleTranscriber
+
+        key = settings.TRANSCRIPTION_API_KEY
+        return OpenAICompatibleTranscriber(
+            self.http,
+            str(settings.TRANSCRIPTION_API_URL),
+            api_key=key.get_secret_value() if key else None,
+            model=settings.TRANSCRIPTION_MODEL,
+            language=settings.TRANSCRIPTION_LANGUAGE or None,
+            timeout_s=settings.TRANSCRIPTION_TIMEOUT_SECONDS,
+        )
+
     async def _close_vendors(self) -> None:
         # Only what was built: reading the property would build it now.
         drive = self.__dict__.get("drive")
         if drive is not None:
             await drive.aclose()
+        store = self.__dict__.get("media_store")
+        if store is not None:
+            await store.aclose()
 
 
 def build_notifier(settings: Settings) -> Notifier | None:
-    """The managers' Slack channel: the incoming webhook (SLACK_WEBHOOK_URL), else the bot
-    posting to SLACK_CHANNEL (SLACK_BOT_TOKEN); None without either. Needs no other
-    resource, so a process can alarm while Postgres and Redis are down."""
-    from app.integrations.slack import SlackBotNotifier, SlackWebhookNotifier
+    """The managers' Slack channel as `Resources.notifier` builds it (the incoming webhook,
+    else the bot posting to SLACK_CHANNEL; None without either), from settings alone: the
+    watchdogs alarm with it while Postgres and Redis are down."""
+    from app.integrations.slack import SlackBot, SlackChannelNotifier, SlackWebhookNotifier
 
     url = settings.SLACK_WEBHOOK_URL
     if url is not None:
         return SlackWebhookNotifier(url.get_secret_value(), settings.SLACK_CHANNEL)
     token = settings.SLACK_BOT_TOKEN
-    if token is not None and settings.SLACK_CHANNEL:
-        base_url = settings.SLACK_API_BASE_URL
-        return SlackBotNotifier(
-            token.get_secret_value(),
-            settings.SLACK_CHANNEL,
-            base_url=str(base_url) if base_url else None,
-        )
-    return None
+    if token is None or not settings.SLACK_CHANNEL:
+        return None
+    base_url = settings.SLACK_API_BASE_URL
+    bot = SlackBot(token.get_secret_value(), base_url=str(base_url) if base_url else None)
+    return SlackChannelNotifier(bot, settings.SLACK_CHANNEL)
 
 
 @asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import secrets
@@ -11,7 +13,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from app.integrations.protocols import SendError, SendOutcome
+from app.integrations.protocols import MediaFile, MediaUnavailable, SendError, SendOutcome
 
 SANDBOX_OUTBOX_KEY = "julia:sandbox:outbox"
 _SANDBOX_MAXLEN = 5000
@@ -95,6 +97,31 @@ class EvolutionSender:
             return
 
 
+class EvolutionChatwootFinder:
+    """`GET /chatwoot/find/{instance}`: whether Evolution's own Chatwoot integration is on.
+
+    Evolution 2.3.6 answers 200 with the instance's ChatwootDto and a `webhook_url`
+    (chatwoot.controller.ts `findChatwoot`, routes/chatwoot.router.ts), `enabled: false`
+    when nothing is set, and 400 "Chatwoot is disabled" when the server runs without
+    CHATWOOT_ENABLED. The answer carries the Chatwoot token: only `enabled` is read.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._headers = {"apikey": api_key}
+
+    async def chatwoot_enabled(self, instance: str) -> bool:
+        response = await self._http.get(
+            f"{self._base}/chatwoot/find/{instance}", headers=self._headers, timeout=10.0
+        )
+        if response.status_code == 400:
+            return False  # Chatwoot is disabled in this Evolution server
+        response.raise_for_status()
+        body = response.json()
+        return isinstance(body, dict) and body.get("enabled") is True
+
+
 # Baileys' errors, as Evolution's `error.toString()` renders them in a 400.
 _NOT_SENT = re.compile(r"connection closed|not connected|connection is not open", re.IGNORECASE)
 _MAYBE_SENT = re.compile(r"timed out|timeout", re.IGNORECASE)
@@ -166,4 +193,46 @@ class SandboxSender:
             {"json": json.dumps({"presence": "composing", "number": number, "ts": time.time()})},
             maxlen=_SANDBOX_MAXLEN,
             approximate=True,
+        )
+
+
+class EvolutionMediaSource:
+    """`POST /chat/getBase64FromMediaMessage/{instance}` with `{"message": {"key": {"id"}}}`:
+    Evolution looks the message up by id and answers 201 `{mediaType, fileName, caption,
+    size, mimetype, base64}` (whatsapp.baileys.service.ts `getBase64FromMediaMessage`,
+    chat.router.ts at 2.3.6), or 400 when it cannot (not found, not media, download failed).
+    """
+
+    def __init__(
+        self, http: httpx.AsyncClient, base_url: str, api_key: str, *, timeout_s: float = 60.0
+    ) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._headers = {"apikey": api_key}
+        # Evolution retries a failed download after 5 s itself before answering.
+        self._timeout = httpx.Timeout(timeout_s, connect=5.0)
+
+    async def fetch_media(self, instance: str, message_id: str) -> MediaFile:
+        try:
+            response = await self._http.post(
+                f"{self._base}/chat/getBase64FromMediaMessage/{instance}",
+                json={"message": {"key": {"id": message_id}}},
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise MediaUnavailable(f"evolution media: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            raise MediaUnavailable(f"evolution media answered {response.status_code}")
+        try:
+            body = response.json()
+            data = base64.b64decode(body["base64"], validate=False)
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise MediaUnavailable("evolution media answer has no base64") from exc
+        mimetype = body.get("mimetype")
+        file_name = body.get("fileName")
+        return MediaFile(
+            data=data,
+            mimetype=mimetype if isinstance(mimetype, str) else None,
+            file_name=file_name if isinstance(file_name, str) else None,
         )

@@ -1,5 +1,5 @@
-"""Slack: incoming-webhook notifications to the managers' channel, and the bot that answers
-operator commands."""
+"""Slack: notifications to the managers' channel (incoming webhook, or the bot posting to
+SLACK_CHANNEL), and the bot that answers operator commands."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ class SlackWebhookNotifier:
         self._client = AsyncWebhookClient(url=url, timeout=timeout_s)
         self._channel = channel
 
-    async def notify(self, text: str, *, kind: str, severity: Severity = "info") -> None:
+    async def notify(
+        self, text: str, *, kind: str, severity: Severity = "info", thread: str | None = None
+    ) -> str | None:
+        # An incoming webhook cannot answer in a thread, nor say which message it posted.
         body = _ICONS[severity] + text
         try:
             response = await self._client.send(text=body)
@@ -32,29 +35,10 @@ class SlackWebhookNotifier:
             raise SlackNotifyError(f"slack webhook failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
             raise SlackNotifyError(f"slack webhook answered {response.status_code}")
+        return None
 
 
 SLACK_API_BASE_URL = "https://slack.com/api/"
-
-
-class SlackBotNotifier:
-    """Posts to SLACK_CHANNEL as the bot (chat.postMessage): the managers' channel when no
-    incoming webhook is configured."""
-
-    def __init__(
-        self, token: str, channel: str, *, base_url: str | None = None, timeout_s: int = 10
-    ) -> None:
-        url = (base_url or SLACK_API_BASE_URL).rstrip("/") + "/"
-        self._client = AsyncWebClient(token=token, base_url=url, timeout=timeout_s)
-        self._channel = channel
-
-    async def notify(self, text: str, *, kind: str, severity: Severity = "info") -> None:
-        try:
-            await self._client.chat_postMessage(channel=self._channel, text=_ICONS[severity] + text)
-        except SlackApiError as exc:
-            raise SlackNotifyError(f"chat.postMessage: {exc.response.get('error')}") from exc
-        except Exception as exc:  # aiohttp's errors: all mean "not delivered"
-            raise SlackNotifyError(f"chat.postMessage failed: {type(exc).__name__}") from exc
 
 
 class SlackReplyError(Unavailable):
@@ -80,3 +64,20 @@ class SlackBot:
         except Exception as exc:  # aiohttp's errors: all mean "not delivered"
             raise SlackReplyError(f"chat.postMessage failed: {type(exc).__name__}") from exc
         return str(response.get("ts") or "")
+
+
+class SlackChannelNotifier:
+    """Posts notices to SLACK_CHANNEL with the bot token (chat.postMessage), when there is no
+    SLACK_WEBHOOK_URL; a recovery can answer in its alert's thread."""
+
+    def __init__(self, bot: SlackBot, channel: str) -> None:
+        self._bot = bot
+        self._channel = channel
+
+    async def notify(
+        self, text: str, *, kind: str, severity: Severity = "info", thread: str | None = None
+    ) -> str | None:
+        try:
+            return await self._bot.reply(self._channel, thread, _ICONS[severity] + text) or None
+        except SlackReplyError as exc:
+            raise SlackNotifyError(str(exc)) from exc

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any, ClassVar, cast
 
+import uvloop
 from arq.connections import create_pool
 from arq.worker import Function, Worker, func, get_kwargs
 
@@ -25,12 +26,15 @@ from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
 from app.core.resources import Resources, build_notifier
 from app.domain.operations.watchdog import watching
 from app.workers.boundary import arq_job
+from app.workers.chatwoot_jobs import mirror_chatwoot, run_chatwoot_event
 from app.workers.inbox_jobs import InboxDrainer
 from app.workers.jobs import deliver_reply, run_turn
+from app.workers.media_jobs import process_media
 from app.workers.outreach_jobs import send_outbound
 from app.workers.runtime import DEPENDENCY_ERRORS, Outage, patient_resources, settings_or_exit
 from app.workers.slack_jobs import run_slack_command
-from app.workers.wiring import turn_services
+from app.workers.status_jobs import ResumeWatcher
+from app.workers.wiring import media_services, turn_services
 
 log = get_logger("app.workers.fila_worker")
 
@@ -50,14 +54,22 @@ async def startup(ctx: dict[str, Any]) -> None:
         patient_resources(ctx["settings"], service="worker")
     )
     ctx["turns"] = turn_services(ctx["res"])
+    ctx["media"] = media_services(ctx["res"])
     # Applies what the webhook edge stored; drains at once, then on the edge's signal.
     drainer = InboxDrainer(ctx["res"])
     drainer.start()
     ctx["inbox_drainer"] = drainer
+    # Notices a resume written straight into julia_status (the runbook's SQL).
+    watcher = ResumeWatcher(ctx["res"])
+    watcher.start()
+    ctx["resume_watcher"] = watcher
     log.info("Worker started", queue=QUEUE_NAME)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    watcher: ResumeWatcher | None = ctx.get("resume_watcher")
+    if watcher is not None:
+        await watcher.stop()
     drainer: InboxDrainer | None = ctx.get("inbox_drainer")
     if drainer is not None:
         await drainer.stop()
@@ -83,6 +95,9 @@ class WorkerSettings:
         _registered(run_slack_command, queue.RUN_SLACK_COMMAND),
         _registered(send_outbound, queue.SEND_OUTBOUND),
         _registered(deliver_reply, queue.DELIVER_REPLY),
+        _registered(mirror_chatwoot, queue.MIRROR_CHATWOOT),
+        _registered(run_chatwoot_event, queue.RUN_CHATWOOT_EVENT),
+        _registered(process_media, queue.PROCESS_MEDIA),
     ]
     on_startup = startup
     on_shutdown = shutdown
@@ -170,6 +185,10 @@ def build_worker(settings: Settings) -> JuliaWorker:
 def main() -> None:
     settings = settings_or_exit("worker")
     configure_logging(settings, service="worker")
+    # uvloop, as uvicorn uses for the API: a turn is mostly round trips to Postgres, Redis
+    # and HTTP, and uvloop's transports cost the worker about a tenth less CPU per turn
+    # (docs/benchmarks.md, turn latency).
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     with embedded_defaults(settings) as resolved:
         worker = build_worker(resolved)
         with contextlib.suppress(KeyboardInterrupt):

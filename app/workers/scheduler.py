@@ -34,6 +34,11 @@ from app.domain.operations.watchdog import watching
 from app.workers import boundary
 from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
 from app.workers.briefing_jobs import sync_briefings
+from app.workers.chatwoot_jobs import (
+    espelhar_chatwoot,
+    reconciliar_chatwoot,
+    verificar_chatwoot_evolution,
+)
 from app.workers.jobs import sweep
 from app.workers.outreach_jobs import (
     despachar_envios,
@@ -42,6 +47,7 @@ from app.workers.outreach_jobs import (
     reativacao,
     sincronizar_modelos,
 )
+from app.workers.reservation_jobs import reservas
 from app.workers.runtime import StoppedWaiting, patient_resources, settings_or_exit
 
 log = get_logger("app.workers.scheduler")
@@ -89,8 +95,13 @@ async def varrer_mensagens(res: Resources) -> None:
 
 async def limpar_retencao(res: Resources) -> None:
     """Delete finished inbox rows and job runs past their retention windows."""
-    pruned = await retention.prune(res.db, res.settings, datetime.now(UTC))
-    log.info("retention.pruned", webhook_events=pruned.webhook_events, job_runs=pruned.job_runs)
+    pruned = await retention.prune(res.db, res.settings, datetime.now(UTC), res.media_store)
+    log.info(
+        "retention.pruned",
+        webhook_events=pruned.webhook_events,
+        job_runs=pruned.job_runs,
+        media_files=pruned.media_files,
+    )
 
 
 def job_table(settings: Settings) -> list[JobSpec]:
@@ -114,6 +125,14 @@ def job_table(settings: Settings) -> list[JobSpec]:
         JobSpec("sincronizar_modelos", sincronizar_modelos, 3600),
         # The weekly briefing from Google Drive (skipped without the folder or credentials).
         JobSpec("sync_briefings", sync_briefings, 3600),
+        # Chatwoot (skipped unless configured): what the mirror's triggers missed, the agent
+        # replies whose webhook never came, and Evolution's own integration left on.
+        JobSpec("espelhar_chatwoot", espelhar_chatwoot, 60),
+        JobSpec("reconciliar_chatwoot", reconciliar_chatwoot, 60),
+        JobSpec("verificar_chatwoot_evolution", verificar_chatwoot_evolution, 600),
+        # Reservations: re-announce, release after RESERVA_JANELA_HORAS, day-before
+        # reminders, "did it happen?" after the shift.
+        JobSpec("reservas", reservas, 300),
     ]
 
 

@@ -36,7 +36,9 @@ async def run_slack_command(ctx: dict[str, Any], event_id: str) -> str:
             return "skipped"
         command = parse_command(event.command or "")
         try:
-            reply = await run_command(res, command, user=event.user_id, via="slack")
+            reply = await run_command(
+                res, command, user=event.user_id, via="slack", event_id=event_id
+            )
             outcome, error = "done", None
         except Exception as exc:  # the job boundary: answer the operator, keep the error
             log.exception("slack.command_failed", event_id=event_id, command=command.name)

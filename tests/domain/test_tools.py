@@ -314,6 +314,11 @@ async def test_reserve_shift(world: World) -> None:
     assert (body["ok"], body["status"]) == (True, "reservado")
     assert "confirm" in body["message"] and body["shift"]["pay"] == "R$ 2.100"
     assert outcome.quotable_cents == {210000, 230000}
+    reservation = await world.pool.fetchrow(
+        "SELECT code, status, conversation_id FROM reservations WHERE shift_id = $1", shift_id
+    )
+    assert reservation["status"] == "pendente" and len(reservation["code"]) == 5
+    assert reservation["conversation_id"] == world.conversation_id
 
     outcome, body = await call(world.ctx(), "reserve_shift", {"shift_id": str(shift_id)})
     assert (body["ok"], body["status"], outcome.reserved_shift_id) == (
@@ -329,7 +334,9 @@ async def test_reserve_shift(world: World) -> None:
         "indisponivel",
         None,
     )
-    assert "search_shifts" in body["message"]
+    assert "search_shifts" in body["message"] and "no longer available" in body["message"]
+    assert body["gone_shift"]["id"] == shift_id
+    assert await world.pool.fetchval("SELECT count(*) FROM reservations") == 1
     holder = await world.pool.fetchval(
         "SELECT reserved_doctor_id FROM shifts WHERE id = $1", shift_id
     )

@@ -14,7 +14,8 @@ Base URLs for the clients:
                (also /v1/messages/count_tokens, and `"stream": true` answers SSE events)
     Voyage     `voyageai.AsyncClient(api_key=..., base_url=fake.url + "/v1")` -> POST /v1/embeddings
     Evolution  `fake.url` as EVOLUTION_API_URL, header `apikey: fake.evolution.api_key`
-               -> POST /message/sendText/{instance}, POST /chat/sendPresence/{instance}
+               -> POST /message/sendText/{instance}, POST /chat/sendPresence/{instance},
+               POST /chat/getBase64FromMediaMessage/{instance} (`fake.evolution.add_media`)
     Slack      webhook `fake.url + "/slack/webhook"`;
                Web API `AsyncWebClient(token="xoxb-...", base_url=fake.url + "/slack/api/")`
     Drive      googleapiclient `build("drive", "v3", ..., client_options={"api_endpoint":
@@ -599,6 +600,17 @@ class FakeEvolution(_Vendor):
         self._failures: deque[int] = deque()
         self._answers: deque[tuple[int, Any, float]] = deque()
         self._late: deque[float] = deque()
+        # Instances whose own Chatwoot integration is on (GET /chatwoot/find/{instance}).
+        self.chatwoot_enabled: set[str] = set()
+        # getBase64FromMediaMessage: message id -> the answer's body (see add_media)
+        self.media: dict[str, JSON] = {}
+        self.media_requests: list[JSON] = []
+
+    def add_media(self, message_id: str, body: JSON) -> None:
+        """What `POST /chat/getBase64FromMediaMessage/{instance}` answers (201) for the
+        message `message_id`; an unknown id answers Evolution's 400."""
+        with self._lock:
+            self.media[message_id] = body
 
     def send_late_next(self, after: float, times: int = 1) -> None:
         """The next `times` sendText calls deliver the message (it is recorded, as WhatsApp
@@ -629,14 +641,70 @@ class FakeEvolution(_Vendor):
             self._failures.clear()
             self._answers.clear()
             self._late.clear()
+            self.media.clear()
+            self.media_requests.clear()
             self.api_key = "evo-key"
             self.presence_blocks = True
+            self.chatwoot_enabled = set()
 
     def routes(self) -> list[Route]:
         return [
             Route("/message/sendText/{instance}", self._send_text, methods=["POST"]),
             Route("/chat/sendPresence/{instance}", self._send_presence, methods=["POST"]),
+            Route("/chatwoot/find/{instance}", self._find_chatwoot, methods=["GET"]),
+            Route("/chat/getBase64FromMediaMessage/{instance}", self._get_base64, methods=["POST"]),
         ]
+
+    async def _find_chatwoot(self, request: Request) -> Response:
+        # Evolution 2.3.6 chatwoot.controller.ts `findChatwoot`: the instance's ChatwootDto
+        # plus `webhook_url`, or the empty settings with `enabled: false`.
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        instance = request.path_params["instance"]
+        with self._lock:
+            enabled = instance in self.chatwoot_enabled
+        if not enabled:
+            return JSONResponse(
+                {
+                    "enabled": False,
+                    "url": "",
+                    "accountId": "",
+                    "token": "",
+                    "signMsg": False,
+                    "nameInbox": "",
+                    "webhook_url": "",
+                }
+            )
+        return JSONResponse(
+            {
+                "enabled": True,
+                "accountId": "1",
+                "token": "cw-secret-token",
+                "url": "http://chatwoot.local",
+                "nameInbox": instance,
+                "signMsg": False,
+                "webhook_url": f"http://evolution.local/chatwoot/webhook/{instance}",
+            }
+        )
+
+    async def _get_base64(self, request: Request) -> Response:
+        # chat.router.ts (2.3.6): 201 with getBase64FromMediaMessage's result; its errors are
+        # BadRequestException(error.toString()) -> 400 (whatsapp.baileys.service.ts).
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        body = await _read_json(request)
+        message_id = None
+        if isinstance(body, dict) and isinstance(body.get("message"), dict):
+            key = body["message"].get("key")
+            message_id = key.get("id") if isinstance(key, dict) else None
+        with self._lock:
+            self.media_requests.append(body if isinstance(body, dict) else {})
+            answer = self.media.get(str(message_id))
+        if answer is None:
+            return self._error(400, ["Message not found"])
+        return JSONResponse(answer, status_code=201)
 
     @staticmethod
     def _error(status: int, message: Any) -> JSONResponse:
@@ -861,14 +929,6 @@ class FakeVoyage(_Vendor):
         self.requests: list[JSON] = []
         self._failures: deque[int] = deque()
         self._answers: deque[tuple[int, Any, float]] = deque()
-        self._late: deque[float] = deque()
-
-    def send_late_next(self, after: float, times: int = 1) -> None:
-        """The next `times` sendText calls deliver the message (it is recorded, as WhatsApp
-        got it) but answer only after `after` seconds: a client that times out first never
-        learns the message id."""
-        with self._lock:
-            self._late.extend([after] * times)
 
     def answer_next(self, status: int, body: Any, *, after: float = 0.0) -> None:
         """The next sendText answers `status` with `body` (Evolution's error shape, see

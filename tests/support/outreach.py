@@ -15,6 +15,7 @@ from app.core.resources import Resources
 from app.domain.outbound.gateway import Gateway
 from app.domain.outbound.limiter import Limiter
 from app.domain.outbound.status import StatusReader
+from app.domain.outreach.freshness import Freshener
 
 SP = ZoneInfo("America/Sao_Paulo")
 # A Wednesday, 10:00 in São Paulo.
@@ -50,6 +51,7 @@ def gateway(
         limiter=Limiter(res.redis, res.db),
         clock=clock,
         rng=random.Random(seed),
+        freshen=Freshener(res.db, settings or res.settings),
     )
 
 

@@ -52,6 +52,7 @@ from app.domain.outbound.pacing import Caps, chip_caps
 from app.domain.outbound.status import StatusReader
 from app.domain.outreach import campaigns, dispatch, followups
 from app.domain.outreach import repository as outreach
+from app.domain.outreach.freshness import Freshener
 from app.integrations.evolution import EvolutionSender
 from app.integrations.protocols import MessageSender
 from tests.support.outreach import FakeClock
@@ -463,6 +464,7 @@ class Simulation:
                 limiter=limiter,
                 clock=self.clock,
                 rng=random.Random(self.cfg.seed * 100 + i),
+                freshen=Freshener(pool, settings),
             )
             self.workers.append(Worker(pool, redis, limiter, sender, gateway))
 

@@ -8,6 +8,7 @@ then this turn's messages with the per-turn context (time, doctor, memories) las
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,8 +39,53 @@ class AgentResult:
     quotable_cents: set[int] = field(default_factory=set)
 
 
-def describe(message: StoredMessage) -> str:
-    """A message as the model reads it; media Julia cannot see is named, not invented."""
+def said(message: StoredMessage) -> str | None:
+    """What the doctor wrote or said: the text (or caption) and a voice note's transcript."""
+    transcript = (message.media or {}).get("transcript")
+    parts = [p for p in (transcript, message.body) if isinstance(p, str) and p.strip()]
+    return "\n".join(parts) or None
+
+
+def _clock(seconds: object) -> str:
+    if not isinstance(seconds, int) or seconds <= 0:
+        return ""
+    return f" {seconds // 60}:{seconds % 60:02d}"
+
+
+_NAMES = {"image": "foto", "video": "vídeo", "document": "documento", "sticker": "figurinha"}
+
+
+def _describe_media(kind: str, media: dict[str, Any], *, current: bool, attached: bool) -> str:
+    state = media.get("state")
+    name = _NAMES.get(kind, "anexo")
+    if kind == "document" and isinstance(media.get("file_name"), str):
+        name = f"documento {media['file_name'][:80]}"
+    if kind == "audio":
+        transcript = media.get("transcript")
+        if isinstance(transcript, str):
+            return f"[áudio{_clock(media.get('seconds'))}] {transcript or '(sem fala)'}"
+        if state is None:
+            return "[áudio]"
+        return f"[áudio{_clock(media.get('seconds'))} que vc não conseguiu ouvir]"
+    if state == "refused":
+        return f"[{name} grande demais, vc não conseguiu abrir]"
+    if state in ("failed", "pending"):
+        return f"[{name} que vc não conseguiu abrir]"
+    if state == "unsupported":
+        return f"[{name} num formato que vc não abre]"
+    if state == "ready":
+        if current and attached:
+            return f"[{name} anexada abaixo]" if kind == "image" else f"[{name} anexado abaixo]"
+        if not current:
+            return f"[{name} que vc já viu]"
+        return f"[{name} que vc não conseguiu abrir]"
+    return f"[{name}]"
+
+
+def describe(message: StoredMessage, *, current: bool = False, attached: bool = False) -> str:
+    """A message as the model reads it; media Julia cannot see or hear is named, not
+    invented. `current`: in this turn's burst (its attachment, when `attached`, follows as a
+    content block); older turns carry the description only."""
     media = message.media or {}
     kind = media.get("kind")
     if kind in ("reaction", "edit", "revoke"):
@@ -47,17 +93,8 @@ def describe(message: StoredMessage) -> str:
     if media.get("revoked"):
         return "[apagou esta mensagem]"
     parts = []
-    if kind == "audio":
-        seconds = media.get("seconds")
-        parts.append(f"[áudio de {seconds}s que vc não consegue ouvir]" if seconds else "[áudio]")
-    elif kind:
-        names = {
-            "image": "imagem",
-            "video": "vídeo",
-            "document": "documento",
-            "sticker": "figurinha",
-        }
-        parts.append(f"[{names.get(kind, 'anexo')}]")
+    if kind:
+        parts.append(_describe_media(str(kind), media, current=current, attached=attached))
     if message.body:
         parts.append(message.body)
     return " ".join(parts) or "[mensagem vazia]"
@@ -76,27 +113,47 @@ def _describe_change(message: StoredMessage, kind: str, media: dict[str, Any]) -
     return f"[apagou a mensagem{quoted}]"
 
 
-def build_messages(
-    history: list[StoredMessage], burst: list[StoredMessage], context: str
-) -> list[dict[str, Any]]:
-    """Alternating user/assistant messages; the burst and the context close the list."""
-    messages: list[dict[str, Any]] = []
+def attachment_block(mimetype: str, data: bytes) -> dict[str, Any]:
+    """An image or PDF as a Messages API content block (base64 source)."""
+    kind = "document" if mimetype == "application/pdf" else "image"
+    encoded = base64.b64encode(data).decode("ascii")
+    return {"type": kind, "source": {"type": "base64", "media_type": mimetype, "data": encoded}}
 
-    def add(role: str, text: str) -> None:
+
+def build_messages(
+    history: list[StoredMessage],
+    burst: list[StoredMessage],
+    context: str,
+    attachments: dict[int, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Alternating user/assistant messages; the burst and the context close the list.
+
+    The cache breakpoint is on the last block of the history, so the burst's attachments
+    (`attachments`: message id -> content block) come after the cached prefix."""
+    messages: list[dict[str, Any]] = []
+    attached = attachments or {}
+
+    def add(role: str, block: dict[str, Any]) -> None:
         if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].append({"type": "text", "text": text})
+            messages[-1]["content"].append(block)
         else:
-            messages.append({"role": role, "content": [{"type": "text", "text": text}]})
+            messages.append({"role": role, "content": [block]})
+
+    def text(value: str) -> dict[str, Any]:
+        return {"type": "text", "text": value}
 
     for message in history:
-        add("user" if message.direction == "in" else "assistant", describe(message))
+        add("user" if message.direction == "in" else "assistant", text(describe(message)))
     if messages and messages[0]["role"] == "assistant":
-        messages.insert(0, {"role": "user", "content": [{"type": "text", "text": "(início)"}]})
+        messages.insert(0, {"role": "user", "content": [text("(início)")]})
     if messages:
         messages[-1]["content"][-1]["cache_control"] = _EPHEMERAL
     for message in burst:
-        add("user", describe(message))
-    add("user", f"<contexto>\n{context}\n</contexto>")
+        block = attached.get(message.id)
+        add("user", text(describe(message, current=True, attached=block is not None)))
+        if block is not None:
+            add("user", block)
+    add("user", text(f"<contexto>\n{context}\n</contexto>"))
     return messages
 
 

@@ -366,12 +366,15 @@ def turn_context(
     memories: list[str],
     returning: bool,
     campaign_note: str | None,
+    gone_offers: Sequence[str] = (),
 ) -> str:
     """The per-turn context, in pt-BR, to append to the doctor's turn.
 
     Holds the current date and time in `tz` (a naive `now` is taken as already in `tz`),
     what is known about the doctor ("primeiro contato" when nothing is), the saved memories
-    one per line, whether the conversation is being resumed, and the campaign note if any.
+    one per line, whether the conversation is being resumed, the campaign note if any, and
+    the shifts offered here that are gone (filled or cancelled), so a "quero" to one of them
+    hears it is gone.
     """
     local = now.replace(tzinfo=tz) if now.tzinfo is None else now.astimezone(tz)
     lines = [
@@ -396,6 +399,17 @@ def turn_context(
     note = _clean(campaign_note or "")
     if note:
         lines.append(f"Campanha: {note}")
+    gone = [_clean(g) for g in gone_offers if _clean(g)]
+    if gone:
+        lines.append(
+            "Vagas que você ofereceu nesta conversa e que NÃO estão mais disponíveis (outro "
+            "médico ficou com elas ou foram canceladas):"
+        )
+        lines.extend(f"- {g}" for g in gone)
+        lines.append(
+            "Se o médico quiser uma delas, diga com gentileza que ela já saiu e ofereça uma "
+            "alternativa (search_shifts); nunca diga que ela está reservada pra ele."
+        )
     lines.append("</contexto_do_turno>")
     return "\n".join(lines)
 
@@ -481,6 +495,28 @@ HANDOFF_MESSAGES: Final[tuple[str, ...]] = (
     "vou chamar uma colega da equipe pra falar com vc sobre isso, só um minutinho",
     "isso quem resolve melhor é a minha colega, já pedi pra ela te chamar aqui",
     "vou pedir ajuda pra minha supervisora e ela fala com vc por aqui, blz?",
+)
+
+# A voice note Julia cannot listen to (no transcription, or it failed): once per conversation.
+CANT_LISTEN_MESSAGES: Final[tuple[str, ...]] = (
+    "ai, não tô conseguindo ouvir áudio agora 😅 consegue me mandar por escrito rapidinho?",
+    "oi! agora não consigo ouvir áudio, me manda em texto rapidinho?",
+    "não tô conseguindo escutar áudio aqui agora, consegue me escrever rapidinho?",
+    "opa, aqui não tô conseguindo ouvir áudio no momento. me manda por escrito?",
+)
+
+# A photo or file she could not open (too big, a format she does not read, not downloaded).
+CANT_OPEN_MESSAGES: Final[tuple[str, ...]] = (
+    "não consegui abrir esse arquivo aqui 😕 consegue me mandar um print ou escrever rapidinho?",
+    "esse arquivo não abriu aqui pra mim. me manda um print menor ou escreve o que precisa?",
+    "aqui não abriu o arquivo que vc mandou. consegue mandar uma foto menor ou me escrever?",
+)
+
+# Added to the turn's context when a voice note could not be heard and other messages came
+# with it: the model answers those and asks for a text, once per conversation.
+CANT_LISTEN_NOTE: Final[str] = (
+    "O médico mandou um áudio que vc não consegue ouvir agora. Responda o resto normalmente "
+    "e diga com naturalidade que agora não consegue ouvir áudio, pedindo pra ele escrever."
 )
 
 HOLDING_MESSAGES: Final[tuple[str, ...]] = (

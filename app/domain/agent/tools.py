@@ -28,6 +28,7 @@ from app.core.logging import get_logger
 from app.domain.doctors import repository as doctors
 from app.domain.memory import service as memory
 from app.domain.outreach import repository as outreach
+from app.domain.reservations import service as reservations
 from app.domain.shifts import repository as shifts
 from app.domain.shifts.repository import ShiftView
 from app.domain.voice.formatting import format_brl
@@ -458,6 +459,11 @@ async def _search_shifts(ctx: ToolContext, data: dict[str, Any]) -> ToolOutcome:
             limit=SEARCH_LIMIT,
         )
     result["shifts"] = [shift_summary(s, ctx.tz) for s in found]
+    if found:
+        # Remembered so the offer can be withdrawn here if another doctor takes the shift.
+        await reservations.record_offers(
+            ctx.db, ctx.conversation_id, [s.id for s in found], now=ctx.now
+        )
     if not found:
         result["hint"] = (
             "No open shift matches these filters. Tell the doctor honestly; you may search "
@@ -499,21 +505,22 @@ async def _hospital_info(ctx: ToolContext, data: dict[str, Any]) -> ToolOutcome:
 async def _reserve_shift(ctx: ToolContext, data: dict[str, Any]) -> ToolOutcome:
     shift_id = _integer(data, "shift_id", required=True)
     assert shift_id is not None
-    async with ctx.db.acquire() as conn:
+    async with transaction(ctx.db) as conn:
         result = await shifts.reserve(conn, shift_id=shift_id, doctor_id=ctx.doctor_id, now=ctx.now)
+        if result.ok and result.shift is not None:
+            # The code the team answers in Slack; the doctor never needs it.
+            await reservations.open_reservation(
+                conn,
+                shift_id=shift_id,
+                doctor_id=ctx.doctor_id,
+                conversation_id=ctx.conversation_id,
+                now=ctx.now,
+            )
     if result.reason == "nao_encontrado" or result.shift is None:
         raise _BadInput(f"there is no shift with id {shift_id}; use an id from search_shifts")
     summary = shift_summary(result.shift, ctx.tz)
     if not result.ok:
-        refusal = {
-            "ok": False,
-            "status": result.reason,
-            "message": (
-                "This shift is no longer available. Tell the doctor and offer other shifts "
-                "(search_shifts)."
-            ),
-        }
-        return ToolOutcome(content=_json(refusal))
+        return await _gone(ctx, result.shift)
     payload = {
         "ok": True,
         "status": result.reason,
@@ -528,6 +535,37 @@ async def _reserve_shift(ctx: ToolContext, data: dict[str, Any]) -> ToolOutcome:
         reserved_shift_id=result.shift.id,
         quotable_cents=quotable_cents(result.shift),
     )
+
+
+async def _gone(ctx: ToolContext, shift: ShiftView) -> ToolOutcome:
+    """The shift went to someone else (or was cancelled): say so, with the nearest open
+    shift like it when there is one."""
+    async with ctx.db.acquire() as conn:
+        alternative = await reservations.alternative_to(conn, shift.id, now=ctx.now)
+        if alternative is not None:
+            await reservations.record_offers(
+                conn, ctx.conversation_id, [alternative.id], now=ctx.now
+            )
+    refusal: dict[str, Any] = {
+        "ok": False,
+        "status": "indisponivel",
+        "gone_shift": shift_summary(shift, ctx.tz),
+    }
+    if alternative is None:
+        refusal["message"] = (
+            "This shift is gone: another doctor took it or it was cancelled. Tell the doctor "
+            "kindly that it is no longer available; there is no similar open shift right now, "
+            "you may search_shifts with other filters. Never say it is reserved for them."
+        )
+        return ToolOutcome(content=_json(refusal))
+    refusal["alternative"] = shift_summary(alternative, ctx.tz)
+    refusal["message"] = (
+        "This shift is gone: another doctor took it or it was cancelled. Tell the doctor "
+        "kindly that it is no longer available and offer the alternative (the closest open "
+        "shift like it; search_shifts for others if it does not suit them); reserve it only "
+        "if they accept it."
+    )
+    return ToolOutcome(content=_json(refusal), quotable_cents=quotable_cents(alternative))
 
 
 async def _save_memory(ctx: ToolContext, data: dict[str, Any]) -> ToolOutcome:

@@ -9,9 +9,10 @@ The job that runs it takes ids only and re-reads everything (DESIGN rule 6):
 3. Leftovers of a turn whose worker died are finished first: planned messages are
    delivered (each once), a turn that died before planning is marked failed and its
    messages are answered now.
-4. Gates: paused (stay silent, keep the messages), human control (a person answers),
-   opt-out (one confirmation), handoff triggers (one transition message, a person takes
-   over, the manager is told).
+4. Gates: paused (stay silent, keep the messages), human control (a person answers; an
+   opt-out among the messages is still recorded), opt-out (one confirmation), handoff
+   triggers (one transition message, a person takes over, the manager is told; "quem te
+   deu meu número?" is first answered from the contact's recorded origin).
 5. The agent writes the reply; guardrails repair or replace it; the reply is recorded in
    the outbound ledger together with the messages' processed mark, each part with the
    moment it may go (reading, then typing, like a person). The parts are scheduled sends:
@@ -49,18 +50,24 @@ from app.domain.doctors import repository as doctors
 from app.domain.doctors.repository import Doctor
 from app.domain.handoff import repository as handoff_repo
 from app.domain.handoff import service as handoff
-from app.domain.inbox.detection import handoff_reason, is_opt_out
+from app.domain.inbox.detection import asks_number_source, handoff_reason, is_opt_out
+from app.domain.media import repository as media_repo
+from app.domain.media import service as media
 from app.domain.memory import service as memory
 from app.domain.notices.service import notify
 from app.domain.outbound import chips_repository as chips_repo
+from app.domain.outbound import manager
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import Gateway, Outcome
 from app.domain.outbound.repository import OutboundSend
 from app.domain.outbound.status import StatusReader
 from app.domain.outreach import campaigns
 from app.domain.outreach import repository as outreach
+from app.domain.privacy import service as privacy
+from app.domain.reservations import service as reservations
+from app.domain.reservations.service import day_text
 from app.domain.voice.guardrails import check_reply, money_cents, repair_format
-from app.integrations.protocols import LLM, Embedder, LLMUnavailable, Notifier, Usage
+from app.integrations.protocols import LLM, Embedder, LLMUnavailable, MediaStore, Notifier, Usage
 
 log = get_logger(__name__)
 
@@ -80,6 +87,8 @@ Enqueue = Callable[[int, int | None, float], Awaitable[None]]
 ScheduleSend = Callable[[int, datetime], Awaitable[None]]
 # A reply part whose job wakes this close to its moment goes out now.
 ON_TIME = timedelta(milliseconds=20)
+# While a burst's attachment is being fetched or transcribed, the turn looks again this often.
+MEDIA_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -99,6 +108,7 @@ class TurnServices:
     schedule: ScheduleSend  # (send id, moment): wake a reply part's job then
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    media_store: MediaStore | None = None  # where the burst's photos and PDFs are read from
 
 
 async def handle(
@@ -107,7 +117,7 @@ async def handle(
     """Run the turn a new message (or a sweep, with `message_id` None) asked for.
 
     Returns what happened, for logs and tests: answered, nothing, newer_pending,
-    debouncing, busy, paused, human, opt_out, handoff, llm_retry, held.
+    debouncing, busy, paused, human, human_opt_out, opt_out, handoff, llm_retry, held.
     """
     if message_id is not None:
         waiting = await _waiting(svc.db, conversation_id)
@@ -169,23 +179,70 @@ async def _locked(
     conversation = await repo.get(svc.db, conversation_id)
     assert conversation is not None
     if conversation.under_human:
+        # A person answers, but an opt-out is the law whoever holds the conversation.
+        opted_out = await _opt_out_under_human(svc, conversation, pending)
         await repo.mark_processed(svc.db, [m.id for m in pending], None)
-        return "human"
+        return "human_opt_out" if opted_out else "human"
     if await svc.status.paused():
         log.info("turn.paused", conversation_id=conversation_id, waiting=len(pending))
         return "paused"
+    fetching = [m for m in pending if media.is_pending(m.media)]
+    if fetching:
+        # A voice note and the text after it are one turn: wait (bounded) for its transcript.
+        waited = (svc.clock() - fetching[0].created_at).total_seconds()
+        if waited < svc.settings.MEDIA_WAIT_SECONDS:
+            await svc.enqueue(conversation_id, message_id, MEDIA_POLL_SECONDS)
+            return "media_pending"
+        log.warning("turn.media_timeout", conversation_id=conversation_id, waiting=len(fetching))
     doctor = await doctors.get(svc.db, conversation.doctor_id)
     assert doctor is not None
     structlog.contextvars.bind_contextvars(doctor_id=doctor.id)
     log.info("Processing message", conversation_id=conversation_id, messages=len(pending))
     turn = _Turn(svc, conversation, doctor, pending, job_id)
-    texts = [m.body for m in pending if m.body]
+    texts = [text for text in map(agent.said, pending) if text]
     if any(is_opt_out(text) for text in texts):
         return await turn.opt_out()
     reason = next((r for r in map(handoff_reason, texts) if r), None)
     if reason:
         return await turn.fixed_handoff(reason)
+    unreadable = turn.unreadable()
+    if unreadable is not None:
+        outcome = await turn.cant_read(unreadable)
+        if outcome is not None:
+            return outcome
     return await turn.answer()
+
+
+async def _opt_out_under_human(
+    svc: TurnServices, conversation: Conversation, pending: list[StoredMessage]
+) -> bool:
+    """Record an opt-out written while a person holds the conversation: the doctor is opted
+    out and everything queued for them cancelled; Julia stays silent (the person answers),
+    and the managers are told. Returns whether the messages held an opt-out."""
+    if not any(is_opt_out(m.body) for m in pending if m.body):
+        return False
+    now = svc.clock()
+    async with transaction(svc.db) as conn:
+        newly = await doctors.mark_opted_out(
+            conn, conversation.doctor_id, "pedido do médico (atendimento humano)", now
+        )
+        await outreach.stop_for_doctor(conn, conversation.doctor_id, "opt_out", at=now)
+    log.info("doctor.opted_out", doctor_id=conversation.doctor_id, newly=newly, human=True)
+    if newly:
+        await notify(
+            svc.db,
+            svc.notifier,
+            key=f"opt_out:{conversation.id}",
+            kind="opt_out",
+            text=(
+                f"Opt-out registrado na conversa {conversation.id} (com um humano): o médico "
+                "pediu para não receber mais mensagens. Nenhuma mensagem automática sai mais "
+                "para ele; confirme o pedido na conversa."
+            ),
+            cooldown=timedelta(hours=1),
+            payload={"conversation_id": conversation.id},
+        )
+    return True
 
 
 async def _finish_interrupted(svc: TurnServices, conversation_id: int) -> datetime | None:
@@ -363,7 +420,7 @@ class _Turn:
         self.doctor = doctor
         self.pending = pending
         self.job_id = job_id
-        self.burst = "\n".join(m.body for m in pending if m.body)
+        self.burst = "\n".join(text for text in map(agent.said, pending) if text)
         self.seed = pending[-1].id
 
     # Fixed answers -----------------------------------------------------------------------
@@ -382,11 +439,90 @@ class _Turn:
         await self._deliver(send_ids)
         return "opt_out"
 
+    def unreadable(self) -> str | None:
+        """What the burst is when it is only attachments Julia could not hear or open
+        (nothing written, no transcript, no photo or PDF ready): "audio" when all of them are
+        voice notes or audio, else "file"; None when there is something to answer."""
+        kinds = []
+        for message in self.pending:
+            m = message.media or {}
+            if agent.said(message) or m.get("state") == "ready":
+                return None
+            if m.get("state") in ("failed", "refused", "pending", "unsupported"):
+                kinds.append(m.get("kind"))
+        if not kinds:
+            return None
+        return "audio" if all(kind == "audio" for kind in kinds) else "file"
+
+    async def cant_read(self, what: str) -> str | None:
+        """One natural reply asking for a text: for voice notes once per conversation (None
+        after that: the model answers), for a file every time."""
+        async with transaction(self.svc.db) as conn:
+            if what == "audio" and not await media_repo.ask_for_text_once(
+                conn, self.conversation.id
+            ):
+                return None
+            turn_id = await repo.start_turn(conn, self.conversation.id, self.job_id)
+            variants = (
+                prompts.CANT_LISTEN_MESSAGES if what == "audio" else prompts.CANT_OPEN_MESSAGES
+            )
+            send_ids = await self._plan(
+                conn, turn_id, [prompts.pick(variants, self.seed)], kind="reply"
+            )
+            await repo.finish_turn(conn, turn_id, "ok")
+        log.info("turn.cant_read", conversation_id=self.conversation.id, what=what)
+        await self._deliver(send_ids)
+        return "cant_listen" if what == "audio" else "cant_open"
+
+    async def _attachments(self) -> tuple[dict[int, dict[str, Any]], int]:
+        """The burst's photos and PDFs as content blocks, and the images' token estimate."""
+        blocks: dict[int, dict[str, Any]] = {}
+        tokens = 0
+        store = self.svc.media_store
+        for message in self.pending:
+            m = message.media or {}
+            if store is None or m.get("state") != "ready" or m.get("kind") == "audio":
+                continue
+            data = await media.load(store, m)
+            if data is None:
+                continue
+            blocks[message.id] = agent.attachment_block(str(m.get("mimetype")), data)
+            if m.get("kind") == "image":
+                tokens += int(m.get("image_tokens") or 0)
+        return blocks, tokens
+
+    async def _listen_note(self) -> str | None:
+        """Asked once per conversation, when a voice note could not be heard and the burst
+        has something else to answer."""
+        unheard = any(
+            (m.media or {}).get("kind") == "audio"
+            and (m.media or {}).get("state") in ("failed", "refused", "pending")
+            for m in self.pending
+        )
+        if unheard and await media_repo.ask_for_text_once(self.svc.db, self.conversation.id):
+            return prompts.CANT_LISTEN_NOTE
+        return None
+
+    def _transcribed_seconds(self) -> int:
+        total = 0
+        for message in self.pending:
+            m = message.media or {}
+            if m.get("transcript_source") == "transcriber":
+                total += int(m.get("transcribed_seconds") or 0)
+        return total
+
     async def fixed_handoff(self, reason: str) -> str:
         trigger = _TRIGGERS.get(reason, "pedido")
         detail = _TRIGGER_REASONS.get(reason, reason)
-        text = prompts.pick(prompts.HANDOFF_MESSAGES, self.seed)
-        await self._reply_and_hand_over([text], trigger=trigger, reason=detail, record=None)
+        parts = [prompts.pick(prompts.HANDOFF_MESSAGES, self.seed)]
+        if asks_number_source(self.burst):
+            # "Quem te deu meu número?": answered from the recorded origin, then a person.
+            answer, origin = await privacy.number_source(
+                self.svc.db, self.doctor.id, self.svc.settings.tz, self.svc.settings.NOME_EMPRESA
+            )
+            parts.insert(0, answer)
+            detail = f"{detail}; perguntou de onde veio o número. {origin}"
+        await self._reply_and_hand_over(parts, trigger=trigger, reason=detail, record=None)
         return "handoff"
 
     async def _reply_and_hand_over(
@@ -436,6 +572,18 @@ class _Turn:
         )
         async with self.svc.db.acquire() as conn:
             await handoff_repo.mark_notified(conn, self.conversation.id)
+            manager_send = await manager.plan_notice(
+                conn,
+                self.svc.settings,
+                # One notice per handed-over burst, however often this turn is retried.
+                key=f"handoff:{self.conversation.id}:{self.seed}",
+                text=(
+                    f"Julia: handoff de {who} (+{self.doctor.phone}). Motivo: {reason}. "
+                    f"Conversa {self.conversation.id}; ela ficou em silêncio."
+                ),
+            )
+        if manager_send is not None:
+            await self.svc.gateway.deliver(manager_send)
         log.info("conversation.handoff", conversation_id=self.conversation.id, trigger=trigger)
 
     # The agent -------------------------------------------------------------------------
@@ -472,8 +620,20 @@ class _Turn:
             )
             if self.conversation.campaign_id is not None
             else None,
+            gone_offers=[
+                f"plantão {g.shift_id}: {g.specialty} no {g.hospital}, "
+                f"{day_text(g.starts_at, settings.tz)} "
+                f"({'cancelado' if g.why == 'cancelado' else 'outro médico ficou com ele'})"
+                for g in await reservations.gone_offers(
+                    svc.db, self.conversation.id, self.doctor.id, now=now
+                )
+            ],
         )
-        messages = agent.build_messages(history, self.pending, context)
+        note = await self._listen_note()
+        if note:
+            context = f"{context}\n\n{note}"
+        attachments, image_tokens = await self._attachments()
+        messages = agent.build_messages(history, self.pending, context, attachments)
         model = choose_model(
             settings.LLM_MODEL,
             settings.LLM_MODEL_COMPLEX,
@@ -519,6 +679,8 @@ class _Turn:
             cache_write_tokens=result.usage.cache_write_tokens,
             cost_usd=round(result.cost_usd, 6),
             tool_calls=result.tool_calls,
+            transcription_seconds=self._transcribed_seconds(),
+            image_tokens=image_tokens,
         )
         parts = split_reply(text)
         wants_human = forced or result.handoff_reason
@@ -680,19 +842,8 @@ class _Turn:
         return await _advance(self.svc, send_ids[0]) if send_ids else []
 
     async def _notify_reservation(self, shift_id: int) -> None:
-        who = self.doctor.name or self.doctor.push_name or f"+{self.doctor.phone}"
-        await notify(
-            self.svc.db,
-            self.svc.notifier,
-            key=f"reserva:{shift_id}:{self.doctor.id}",
-            kind="shift_reserved",
-            text=(
-                f"Plantão {shift_id} reservado pela Julia para {who} (+{self.doctor.phone}). "
-                "Falta a confirmação de um operador."
-            ),
-            cooldown=timedelta(days=1),
-            payload={"shift_id": shift_id, "doctor_id": self.doctor.id},
-        )
+        # The team's notice names the reservation's code and the commands that answer it.
+        await reservations.announce(self.svc.db, self.svc.notifier, self.svc.settings, shift_id)
 
 
 def _add(a: Usage, b: Usage) -> Usage:

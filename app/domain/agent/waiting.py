@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from redis.asyncio import Redis
+
 from app.core.queue import enqueue_turn
 from app.core.resources import Resources
 from app.domain.conversations import repository as conversations
@@ -17,6 +19,17 @@ from app.domain.inbox import drain
 from app.domain.inbox import repository as inbox
 from app.domain.outbound import repository as sends
 from app.domain.outbound.gateway import IN_FLIGHT
+
+# A resume (a julia_status 'ativo' row) whose waiting doctors were queued already; kept a
+# week, far longer than any process takes to notice a row.
+_RESUMED = "julia:resume-answered:{}"
+_RESUMED_TTL_S = 7 * 24 * 3600
+
+
+async def mark_resume_answered(redis: Redis, status_id: int) -> bool:
+    """Record that the waiting doctors of resume `status_id` are being answered; False when
+    some process did it already (the Slack job, the dashboard, another worker)."""
+    return bool(await redis.set(_RESUMED.format(status_id), "1", nx=True, ex=_RESUMED_TTL_S))
 
 
 @dataclass(frozen=True, slots=True)

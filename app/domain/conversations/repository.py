@@ -321,6 +321,9 @@ class TurnRecord:
     cache_write_tokens: int
     cost_usd: float
     tool_calls: int
+    # media, next to the model's cost
+    transcription_seconds: int = 0
+    image_tokens: int = 0
 
 
 async def start_turn(conn: Executor, conversation_id: int, job_id: str | None) -> int:
@@ -344,7 +347,7 @@ async def finish_turn(
         """UPDATE turns SET status = $2, model = coalesce($3, model), llm_calls = $4,
                   input_tokens = $5, output_tokens = $6, cache_read_tokens = $7,
                   cache_write_tokens = $8, cost_usd = $9, tool_calls = $10, error = $11,
-                  finished_at = now()
+                  transcription_seconds = $12, image_tokens = $13, finished_at = now()
            WHERE id = $1""",
         turn_id,
         status,
@@ -357,6 +360,8 @@ async def finish_turn(
         r.cost_usd,
         r.tool_calls,
         error,
+        r.transcription_seconds,
+        r.image_tokens,
     )
     await conn.execute(
         """UPDATE conversations SET last_turn_at = now()

@@ -128,6 +128,8 @@ class MessageItem(_ReadModel):
     delivery_status: str | None
     sent_at: datetime | None
     created_at: datetime
+    # a link to the stored attachment (Supabase: a signed URL; local: this API's own route)
+    media_url: str | None = None
 
 
 async def list_messages(
@@ -152,6 +154,19 @@ async def list_messages(
         values["media"] = media if isinstance(media, dict) else None
         items.append(MessageItem(**values))
     return Listing(items, total)
+
+
+async def message_media(
+    conn: Executor, conversation_id: int, message_id: int
+) -> dict[str, Any] | None:
+    """The `media` of one message of the conversation (None: no such message or no media)."""
+    value = await conn.fetchval(
+        "SELECT media FROM messages WHERE id = $1 AND conversation_id = $2",
+        message_id,
+        conversation_id,
+    )
+    media = _json(value)
+    return media if isinstance(media, dict) else None
 
 
 # ---------------------------------------------------------------------------------------

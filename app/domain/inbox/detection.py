@@ -308,6 +308,21 @@ def handoff_reason(text: str) -> HandoffReason | None:
     return None
 
 
+_NUMBER_SOURCE = _rx(
+    r"quem\s+(?:te|lhe|vos|\w+)?\s*(?:deu|passou|forneceu|vendeu)\s+(?:o\s+)?(?:meu|meus)\s+"
+    r"(?:numero|contato|telefone|dados)",
+    r"(?:onde|como)\s+(?:vc|voce|voces|vcs|tu|\w+)?\s*(?:conseguiu|conseguiram|pegou|pegaram|"
+    r"arrumou|arrumaram|achou|acharam|obteve)\s+(?:o\s+)?(?:meu|meus)\s+"
+    r"(?:numero|contato|telefone|dados)",
+)
+
+
+def asks_number_source(text: str) -> bool:
+    """ "Quem te deu meu número?", "onde vc conseguiu meu contato?": the doctor asks where
+    their number came from (also a "juridico" handoff reason)."""
+    return bool(_NUMBER_SOURCE.search(normalize(text)))
+
+
 def _legal_processo(norm: str) -> bool:
     if not _PROCESSO.search(norm):
         return False

@@ -19,7 +19,8 @@ from redis.exceptions import RedisError
 
 from app.core.db import Conn, transaction
 from app.core.logging import get_logger
-from app.core.queue import enqueue_turn
+from app.core.queue import enqueue_media as enqueue_media_job
+from app.core.queue import enqueue_mirror, enqueue_turn
 from app.core.resources import Resources
 from app.domain.inbox import intake
 from app.domain.inbox import repository as inbox
@@ -49,6 +50,9 @@ class Batch:
     failed: int = 0
     # conversation id -> newest new doctor message id: one turn each
     turns: dict[int, int] = field(default_factory=dict)
+    # conversations a person took over from the company phone (mirrored like new messages)
+    takeovers: set[int] = field(default_factory=set)
+    media: list[int] = field(default_factory=list)  # messages whose attachment is fetched
 
 
 @dataclass
@@ -85,6 +89,8 @@ async def _apply(conn: Conn, row: inbox.Delivery, batch: Batch) -> bool:
         return False
     for conversation_id, message_id in result.turns.items():
         batch.turns[conversation_id] = max(message_id, batch.turns.get(conversation_id, 0))
+    batch.takeovers.update(result.takeovers)
+    batch.media.extend(result.media)
     return True
 
 
@@ -114,13 +120,37 @@ async def drain(res: Resources, *, max_batches: int | None = None) -> Drained:
         batches += 1
         total.applied += batch.claimed - batch.failed
         total.failed += batch.failed
+        await enqueue_media(res, batch.media)
         await enqueue_turns(res, batch.turns)
         total.turns += len(batch.turns)
+        if res.settings.chatwoot_configured:
+            await enqueue_mirrors(res, batch)
         if batch.claimed < limit:
             break
     if total.applied or total.failed:
         log.info("inbox.drained", applied=total.applied, failed=total.failed, turns=total.turns)
     return total
+
+
+async def enqueue_mirrors(res: Resources, batch: Batch) -> None:
+    """The doctors' new messages (and phone takeovers) go to Chatwoot after the commit; the
+    scheduler's `espelhar_chatwoot` finds whatever is not enqueued here."""
+    for conversation_id in set(batch.turns) | batch.takeovers:
+        reason = f"in:{batch.turns.get(conversation_id, 'takeover')}"
+        try:
+            await enqueue_mirror(res.redis, conversation_id, reason=reason)
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "inbox.mirror_enqueue_failed", conversation_id=conversation_id, error=str(exc)
+            )
+
+
+async def enqueue_media(res: Resources, message_ids: list[int]) -> None:
+    for message_id in message_ids:
+        try:
+            await enqueue_media_job(res.redis, message_id)
+        except (RedisError, OSError) as exc:  # the turn waits MEDIA_WAIT_SECONDS, then goes on
+            log.error("inbox.enqueue_failed", message_id=message_id, error=str(exc))
 
 
 async def enqueue_turns(res: Resources, turns: dict[int, int]) -> None:

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.core.db import Executor
+from app.core.logging import get_logger
+from app.domain.inbox import repository
+from app.domain.inbox.repository import Source
+
+log = get_logger(__name__)
 
 # The edge LPUSHes here after storing a new delivery; the drainer BLPOPs it. Trimmed to one
 # entry in the same round trip: a worker that is down finds one signal, not millions.
@@ -52,6 +61,24 @@ def _mimetype(message: dict[str, Any]) -> str | None:
         if isinstance(value, dict) and isinstance(value.get("mimetype"), str):
             return str(value["mimetype"])
     return None
+
+
+def inline_media(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """(message id, base64) of every attachment the delivery carries inline, for the worker
+    (handed over through Redis, see app/domain/media/service.py)."""
+    data = payload.get("data")
+    items = data if isinstance(data, list) else [data]
+    found = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        message, key = item.get("message"), item.get("key")
+        if not isinstance(message, dict) or not isinstance(key, dict):
+            continue
+        encoded, message_id = message.get("base64"), key.get("id")
+        if isinstance(encoded, str) and encoded and isinstance(message_id, str) and message_id:
+            found.append((message_id, encoded))
+    return found
 
 
 async def wake_drainer(redis: Redis) -> None:
@@ -106,3 +133,130 @@ class KnownInstances:
                 return
             names = await self._load()  # a failure leaves the old list (or none: 503)
             self._names, self._loaded_at = names, now
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: tuple[Source, str | None, str, str, object]
+    stored: asyncio.Future[int | None]
+
+
+class InboxWriter:
+    """The edge's group commit: deliveries that arrive while a store is in flight are kept
+    together in the next one, as one `INSERT … SELECT FROM unnest … ON CONFLICT DO NOTHING`
+    statement, and the drainer is woken once for them.
+
+    Nothing waits on purpose: a lone delivery is stored at once, in a batch of one; under
+    load the batch grows to what arrived during the previous statement, so the statements
+    (and their round trips, pool checkouts and Postgres work) per delivery fall as the load
+    rises. Each caller still gets its own answer after the commit: the new row's id, None
+    for a redelivery, or the store's exception (so the route answers 503 for every delivery
+    of a batch the database did not keep). At most `max_batch` deliveries go in one
+    statement; `max_in_flight` statements run at once.
+    """
+
+    def __init__(
+        self,
+        pool: Executor,
+        redis: Redis,
+        *,
+        max_batch: int = 256,
+        max_in_flight: int = 2,
+    ) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._queue: list[_Pending] = []
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waking = False
+        self._wake_wanted = False
+
+    async def store(
+        self,
+        *,
+        source: Source,
+        event: str | None,
+        instance: str,
+        provider_id: str | None,
+        payload: object,
+    ) -> int | None:
+        """Keep one delivery as `received`: its row id, or None for a redelivery."""
+        if provider_id is None:  # not deduplicable: kept on its own (rare: no message key)
+            row_id = await repository.insert_event(
+                self._pool,
+                source=source,
+                provider_id=None,
+                payload=payload,
+                event=event,
+                instance=instance,
+            )
+            await self._wake()
+            return row_id
+        stored: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending((source, event, instance, provider_id, payload), stored))
+        if self._in_flight < self._max_in_flight:
+            self._start_flush()
+        return await stored
+
+    def _start_flush(self) -> None:
+        self._in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._store_batch(batch)
+        finally:
+            self._in_flight -= 1
+
+    async def _store_batch(self, batch: list[_Pending]) -> None:
+        try:
+            ids = await repository.insert_events(self._pool, [p.row for p in batch])
+        except Exception as exc:  # every caller of the batch answers for it
+            for pending in batch:
+                if not pending.stored.done():
+                    pending.stored.set_exception(exc)
+            return
+        except BaseException:  # cancelled (shutdown): so are the callers still waiting
+            for pending in batch:
+                pending.stored.cancel()
+            raise
+        for pending in batch:
+            # Two copies of one delivery in a batch: the first gets the row, the other is
+            # a redelivery.
+            row_id = ids.pop(str(pending.row[3]), None)
+            if not pending.stored.done():
+                pending.stored.set_result(row_id)
+        self._wake_soon()
+
+    def _wake_soon(self) -> None:
+        """Wake the drainer without holding up the next batch: one wake in flight at a
+        time, and one more after it if rows were stored meanwhile (a drainer that already
+        looked must look again)."""
+        self._wake_wanted = True
+        if self._waking:
+            return
+        self._waking = True
+        task = asyncio.get_running_loop().create_task(self._wake_loop())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wake_loop(self) -> None:
+        try:
+            while self._wake_wanted:
+                self._wake_wanted = False
+                await self._wake()
+        finally:
+            self._waking = False
+
+    async def _wake(self) -> None:
+        try:
+            await wake_drainer(self._redis)
+        except (RedisError, OSError) as exc:  # stored is what matters: the drainer polls
+            log.warning("webhook.wake_failed", error=type(exc).__name__)

@@ -138,6 +138,14 @@ class MessageEvent:
     # A reaction (`reactionMessage`): the provider id of the message reacted to; `text` is
     # the emoji, None when the reaction was removed.
     reaction_to: str | None = None
+    # An attachment: what `prepareMessage` copies from the media message
+    # (whatsapp.baileys.service.ts at 2.3.6), whether its base64 came inline (`webhookBase64`),
+    # and Evolution's own transcript of a voice note (`message.speechToText`).
+    mimetype: str | None = None
+    file_length: int | None = None
+    file_name: str | None = None
+    inline_media: bool = False
+    speech_to_text: str | None = None
 
     @property
     def answerable(self) -> bool:
@@ -326,6 +334,12 @@ def _message_event(event: str, instance: str, data: dict[str, Any]) -> MessageEv
         sent_at=_timestamp(data.get("messageTimestamp")),
         participant=_strip_device(participant) if participant else None,
         reaction_to=reaction_to,
+        mimetype=_clean_text(body.get("mimetype")),
+        file_length=_as_int(body.get("fileLength")),
+        file_name=_clean_text(body.get("fileName")),
+        inline_media=isinstance(message, dict)
+        and ("base64" in message or "base64_omitted" in message),
+        speech_to_text=_clean_text((message or {}).get("speechToText")),
     )
 
 

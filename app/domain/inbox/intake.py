@@ -31,6 +31,7 @@ from app.domain.inbox.evolution import (
     MessageEvent,
     ReceiptEvent,
 )
+from app.domain.media.service import PROCESSED_KINDS
 from app.domain.outbound import chips_repository as chips_repo
 from app.domain.outbound import repository as sends
 from app.domain.outreach import repository as outreach
@@ -44,6 +45,8 @@ class IntakeResult:
     # conversation id -> newest new doctor message id: one turn job each
     turns: dict[int, int] = field(default_factory=dict)
     takeovers: list[int] = field(default_factory=list)
+    # doctor messages whose attachment the worker fetches (one media job each)
+    media: list[int] = field(default_factory=list)
 
 
 def delivery_key(instance: str, events: list[Event]) -> str | None:
@@ -87,7 +90,9 @@ async def apply_delivery(conn: Conn, delivery_id: int, events: list[Event]) -> I
     return result
 
 
-def _media(event: MessageEvent) -> dict[str, Any] | None:
+def _media(event: MessageEvent, *, fetch: bool = False) -> dict[str, Any] | None:
+    """What the message says of its attachment; with `fetch` (a doctor's message), the
+    attachment is `pending` until the worker's media job fetched and read it."""
     if event.media_kind is None:
         return None
     media: dict[str, Any] = {"kind": event.media_kind}
@@ -95,6 +100,17 @@ def _media(event: MessageEvent) -> dict[str, Any] | None:
         media["seconds"] = event.audio_seconds
     if event.is_voice_note:
         media["ptt"] = True
+    optional = {
+        "mimetype": event.mimetype,
+        "bytes": event.file_length,
+        "file_name": event.file_name,
+        "speech_to_text": event.speech_to_text,
+    }
+    media |= {key: value for key, value in optional.items() if value is not None}
+    if event.inline_media:
+        media["inline"] = True
+    if fetch and event.media_kind in PROCESSED_KINDS:
+        media["state"] = "pending"
     return media
 
 
@@ -163,6 +179,25 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
         if await sends.is_own_send(conn, event.message_id, phones, event.text):
             return  # the echo of Julia's own send: the gateway records it
 
+    if (
+        not event.from_me
+        and event.phone
+        and await sends.is_manager_number(conn, list(brazil_variants(event.phone)))
+    ):
+        # The manager answering a notice (GESTOR_WHATSAPP) is no doctor: kept, never answered.
+        stored = await conversations.insert_message(
+            conn,
+            conversation_id=None,
+            doctor_id=None,
+            direction="in",
+            author="doctor",
+            processed=True,
+            **common,
+        )
+        result.stored += stored is not None
+        log.info("message.from_manager")
+        return
+
     doctor = await _resolve(conn, event)
     if doctor is None:
         # An @lid we cannot map to a phone yet: keep it, answerable once the lid is learned.
@@ -207,18 +242,24 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
             log.info("conversation.human_takeover", conversation_id=conversation.id)
         return
 
+    # A sticker is kept for the record and never answered on its own.
+    sticker = event.media_kind == "sticker"
     message_id = await conversations.insert_message(
         conn,
         conversation_id=conversation.id,
         doctor_id=doctor.id,
         direction="in",
         author="doctor",
-        **common,
+        processed=sticker,
+        **(common | {"media": _media(event, fetch=True)}),
     )
     if message_id is None:
         return
     result.stored += 1
-    result.turns[conversation.id] = message_id
+    if not sticker:
+        result.turns[conversation.id] = message_id
+    if event.media_kind in PROCESSED_KINDS:
+        result.media.append(message_id)
     await conversations.touch_inbound(conn, conversation.id)
     await doctors.touch_inbound(conn, doctor.id, event.sent_at or datetime.now(UTC))
     # A reply stops the follow-up cadence, queued outreach and marks campaign targets answered.

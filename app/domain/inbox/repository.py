@@ -1,5 +1,5 @@
 """SQL for the inbox: `webhook_events`, one row per vendor delivery (Evolution, Slack, and
-Chatwoot next).
+Chatwoot).
 
 Every vendor follows one lifecycle: the edge stores the delivery as `received`, deduplicated
 by (source, provider id) with ON CONFLICT DO NOTHING; whoever acts on it finishes it as
@@ -52,6 +52,28 @@ async def insert_event(
         _json_safe(payload),
     )
     return row_id
+
+
+async def insert_events(
+    conn: Executor, rows: list[tuple[Source, str | None, str, str, object]]
+) -> dict[str, int]:
+    """`insert_event` for many deliveries in one statement (the edge's group commit): rows
+    are (source, event, instance, provider_id, payload), every provider id set. Returns the
+    ids of the new rows by provider id; a redelivery (also a second copy within `rows`) is
+    absent."""
+    records = await conn.fetch(
+        """INSERT INTO webhook_events (source, event, instance, provider_id, payload)
+           SELECT s, e, i, p, j::jsonb
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                  AS t(s, e, i, p, j)
+           ON CONFLICT (source, provider_id) DO NOTHING RETURNING id, provider_id""",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [_json_safe(r[4]) for r in rows],
+    )
+    return {str(record["provider_id"]): int(record["id"]) for record in records}
 
 
 async def store_event(
@@ -211,3 +233,36 @@ async def finish_slack_event(
         status,
         error,
     )
+
+
+# Chatwoot: the edge stores a delivery, a job claims and finishes it by its row id --------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatwootDelivery:
+    id: int
+    payload: dict[str, Any]
+
+
+async def claim_chatwoot_event(conn: Conn, event_id: int) -> ChatwootDelivery | None:
+    """Lock a Chatwoot delivery not yet applied, for the caller's transaction; None if it
+    is done or another job holds it."""
+    row = await conn.fetchrow(
+        """SELECT id, payload FROM webhook_events
+           WHERE id = $1 AND source = 'chatwoot' AND status = 'received'
+           FOR UPDATE SKIP LOCKED""",
+        event_id,
+    )
+    return ChatwootDelivery(row["id"], json.loads(row["payload"])) if row else None
+
+
+async def received_chatwoot_before(conn: Executor, cutoff: datetime, limit: int) -> list[int]:
+    """Chatwoot deliveries stored before `cutoff` that no job applied (a lost enqueue)."""
+    rows = await conn.fetch(
+        """SELECT id FROM webhook_events
+           WHERE source = 'chatwoot' AND status = 'received' AND received_at < $1
+           ORDER BY id LIMIT $2""",
+        cutoff,
+        limit,
+    )
+    return [row["id"] for row in rows]

@@ -43,3 +43,18 @@ async def record(
 
 async def set_error(conn: Executor, notification_id: int, error: str) -> None:
     await conn.execute("UPDATE notifications SET error = $2 WHERE id = $1", notification_id, error)
+
+
+async def set_slack_ts(conn: Executor, notification_id: int, ts: str) -> None:
+    await conn.execute("UPDATE notifications SET slack_ts = $2 WHERE id = $1", notification_id, ts)
+
+
+async def latest_slack_ts(conn: Executor, key: str) -> str | None:
+    """The Slack ts of the newest delivered notice with `key` (a thread to answer in)."""
+    ts: str | None = await conn.fetchval(
+        """SELECT slack_ts FROM notifications
+           WHERE key = $1 AND slack_ts IS NOT NULL AND kind <> 'recovery'
+           ORDER BY sent_at DESC, id DESC LIMIT 1""",
+        key,
+    )
+    return ts

@@ -1,7 +1,9 @@
 """Notices to the manager: recorded in `notifications`, delivered through the Notifier.
 
 A `key` with a cool-down makes a repeated alert (the same outage seen by many turns) one
-message instead of a flood.
+message instead of a flood. `thread_of` names the key of an earlier notice this one answers
+(an alert's recovery): when the channel has threads (the bot posting to SLACK_CHANNEL), it
+is posted in that notice's thread.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ async def notify(
     severity: Severity = "info",
     cooldown: timedelta | None = None,
     payload: dict[str, Any] | None = None,
+    thread_of: str | None = None,
 ) -> bool:
     """Record and send a notice. Returns False when the cool-down suppressed it."""
     async with transaction(db) as conn:
@@ -38,12 +41,15 @@ async def notify(
         notification_id = await repository.record(
             conn, key=key, kind=kind, severity=severity, payload=payload or {}
         )
+        thread = await repository.latest_slack_ts(conn, thread_of) if thread_of else None
     error: str | None = None
     if notifier is None:
         error = "slack not configured"
     else:
         try:
-            await notifier.notify(text, kind=kind, severity=severity)
+            ts = await notifier.notify(text, kind=kind, severity=severity, thread=thread)
+            if ts:
+                await repository.set_slack_ts(db, notification_id, ts)
         except Exception as exc:  # a notice must never break the turn that raised it
             error = str(exc)[:500]
     if error:

@@ -482,7 +482,10 @@ async def _send(
     text: str,
     severity: Severity,
     cooldown: timedelta | None = None,
+    alert_key: str | None = None,
 ) -> bool:
+    """Record and send an alert or a recovery; a recovery answers in the thread of its
+    alert (`alert_key`, default `key`) when the channel has threads."""
     kind = "alert" if action == ALERT else "recovery"
     if action == RECOVER:
         severity = "info"
@@ -495,6 +498,7 @@ async def _send(
             text=text,
             severity=severity,
             cooldown=cooldown,
+            thread_of=(alert_key or key) if action == RECOVER else None,
         )
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         # The store may be the very outage being reported: tell Slack anyway, unrecorded.
@@ -585,6 +589,7 @@ async def check_circuit(ctx: Alerting, now: datetime) -> Action | None:
         await _send(
             ctx,
             key=CIRCUIT_RECOVERY_KEY,
+            alert_key=CIRCUIT_ALERT_KEY,
             action=RECOVER,
             text=circuit_recovery_text(result.previous, now),
             severity="info",

@@ -1,6 +1,8 @@
 """Operator commands: `@julia pausar julia motivo: ...`, `retomar julia`, `status`, `ajuda`,
-`handoffs`, `metricas`, `sincronizar briefing` (Slack mentions), and the same actions from
-the `julia` CLI.
+`handoffs`, `metricas`, `sincronizar briefing`, `optout <telefone>`, and the reservation
+loop (`confirmar <código>`, `liberar <código> motivo: ...`, `realizado <código>`,
+`nao ocorreu <código>`, `reservas`) (Slack mentions), and the same actions from the
+`julia` CLI.
 
 `parse_command` is pure; `run_command` acts and returns the Portuguese reply. Pausing and
 resuming insert a `julia_status` row (the row history is the audit trail), tell the
@@ -18,16 +20,18 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from app.core.config import Settings
-from app.core.db import transaction
+from app.core.db import Conn, transaction
 from app.core.logging import get_logger
 from app.core.resources import Resources
-from app.domain.agent.waiting import enqueue_waiting
+from app.domain.agent.waiting import enqueue_waiting, mark_resume_answered
 from app.domain.briefings import service as briefings
 from app.domain.notices.service import notify
 from app.domain.operations import repository
 from app.domain.operations.metrics import daily_metrics, format_metrics
 from app.domain.outbound import status_repository
 from app.domain.outbound.status_repository import JuliaStatus
+from app.domain.privacy import service as privacy
+from app.domain.reservations import service as reservations
 from app.integrations.protocols import DriveError
 
 log = get_logger(__name__)
@@ -41,15 +45,21 @@ CommandName = Literal[
     "handoffs",
     "metrics",
     "sync_briefing",
+    "optout",
+    "confirm_reservation",
+    "release_reservation",
+    "shift_happened",
+    "shift_missed",
+    "reservations",
     "unknown",
     "invalid",
 ]
 STATE_CHANGING: frozenset[str] = frozenset({"pause", "resume"})
 MAX_MOTIVO = 500
 MAX_HANDOFFS_LISTED = 15
-# Every process caches julia_status for up to 2 s (StatusReader's max_age): a turn started
-# sooner after a resume could still see "pausado" and go back to sleep.
-RESUME_DELAY_S = 2.5
+# julia_status is read fresh by every turn and send (StatusReader), so the turns a resume
+# queues may start at once.
+RESUME_DELAY_S = 0.0
 
 HELP = "\n".join(
     [
@@ -60,6 +70,12 @@ HELP = "\n".join(
         "• `@julia handoffs`: conversas que estão com um humano agora",
         "• `@julia metricas`: os números de hoje",
         "• `@julia sincronizar briefing`: lê agora o briefing da semana no Google Drive",
+        "• `@julia optout <telefone>`: registra que o médico não quer mais mensagens (LGPD)",
+        "• `@julia reservas`: reservas pendentes e plantões confirmados",
+        "• `@julia confirmar <código>`: confirma a reserva; a Julia avisa o médico",
+        "• `@julia liberar <código> motivo: <texto>`: libera a reserva; a Julia avisa o "
+        "médico e oferece outro plantão parecido",
+        "• `@julia realizado <código>` / `@julia nao ocorreu <código>`: se o plantão aconteceu",
         "• `@julia ajuda`: esta mensagem",
     ]
 )
@@ -78,6 +94,8 @@ class Command:
     name: CommandName
     motivo: str | None = None
     error: str | None = None  # the reply for an `invalid` command
+    phone: str | None = None  # `optout`: the number as the operator typed it
+    code: str | None = None  # a reservation's code
 
 
 # Parsing -----------------------------------------------------------------------------------
@@ -94,7 +112,30 @@ _SIMPLE: list[tuple[re.Pattern[str], CommandName]] = [
     (re.compile(r"^metricas?\b"), "metrics"),
     (re.compile(r"^sincroniz(?:ar|a|e)\s+(?:o\s+)?briefing\b"), "sync_briefing"),
 ]
+_OPT_OUT = re.compile(r"^opt\s*-?\s*out\b")
+ASK_PHONE = (
+    "Informe o telefone do médico: `@julia optout <telefone>` "
+    "(ex.: `@julia optout +55 11 98700-1122`)."
+)
 _MOTIVO = re.compile(r"\bmotivo\b\s*[:=\-–—]?\s*")
+# `confirmar K7M3Q`, `confirmar a reserva K7M3Q`; the code is checked after the match.
+_RESERVATION_WORDS = r"(?:\s+(?:a\s+)?(?:reserva\b))?"
+_CODE = r"(?:\s+([a-z0-9]{3,10})\b)?"
+_CODED: list[tuple[re.Pattern[str], CommandName, str]] = [
+    (
+        re.compile(rf"^confirm(?:ar|a|e|o)\b{_RESERVATION_WORDS}{_CODE}"),
+        "confirm_reservation",
+        "confirmar",
+    ),
+    (
+        re.compile(rf"^liber(?:ar|a|e|o)\b{_RESERVATION_WORDS}{_CODE}"),
+        "release_reservation",
+        "liberar",
+    ),
+    (re.compile(rf"^realizad[oa]\b{_CODE}"), "shift_happened", "realizado"),
+    (re.compile(rf"^nao\s+(?:ocorreu|aconteceu|houve)\b{_CODE}"), "shift_missed", "nao ocorreu"),
+]
+_RESERVATIONS = re.compile(r"^reservas\b")
 _EDGES = " \t\r\n,;:.!-–—"
 
 
@@ -134,11 +175,30 @@ def parse_command(text: str) -> Command:
         if motivo is None:
             return Command("invalid", error=ASK_MOTIVO)
         return Command("pause", motivo=motivo)
+    if match := _OPT_OUT.match(folded):
+        phone = original[match.end() :].strip(_EDGES)
+        if not any(ch.isdigit() for ch in phone):
+            return Command("invalid", error=ASK_PHONE)
+        return Command("optout", phone=phone)
     if match := _RESUME.match(folded):
         return Command("resume", motivo=_motivo(original[match.end() :], folded[match.end() :]))
     for pattern, name in _SIMPLE:
         if pattern.match(folded):
             return Command(name)
+    if _RESERVATIONS.match(folded):
+        return Command("reservations")
+    for pattern, name, word in _CODED:
+        if match := pattern.match(folded):
+            code = (match.group(1) or "").upper()
+            if not code:
+                usage = f"`@julia {word} <código>`"
+                if name == "release_reservation":
+                    usage = "`@julia liberar <código> motivo: <texto>`"
+                return Command("invalid", error=f"Falta o código da reserva. Use: {usage}.")
+            motivo = None
+            if name == "release_reservation":
+                motivo = _motivo(original[match.end() :], folded[match.end() :])
+            return Command(name, code=code, motivo=motivo)
     return Command("unknown")
 
 
@@ -170,6 +230,23 @@ async def resume(
     return (await switch(res, "ativo", motivo=motivo, via=via, by=by)).after
 
 
+async def pause_at_edge(
+    conn: Conn, settings: Settings, cmd: Command, *, user: str | None, event_id: str
+) -> JuliaStatus | None:
+    """Write a Slack `pausar` in the request that received it, in the caller's transaction
+    (the one that stores the event), so the pause holds before Slack gets its answer and
+    whether or not a worker is up. The job that answers in the thread finds the row by
+    `event_id` and does not write it again. Anything else (and a refused user) is None."""
+    if cmd.name != "pause" or not allowed(settings, cmd, user=user, via="slack"):
+        return None
+    await status_repository.lock(conn)
+    after = await status_repository.record(
+        conn, "pausado", motivo=cmd.motivo, via="slack", by=user, slack_event_id=event_id
+    )
+    log.info("julia.status", status="pausado", via="slack", by=user, at_edge=True)
+    return after
+
+
 async def switch(
     res: Resources,
     target: Literal["ativo", "pausado"],
@@ -177,20 +254,28 @@ async def switch(
     motivo: str | None,
     via: str,
     by: str | None,
+    slack_event_id: str | None = None,
 ) -> Switch:
     """Record the new status (always a new row, even when nothing changes: the audit trail),
-    tell the managers' channel, and on resume re-enqueue the waiting conversations."""
+    tell the managers' channel, and on resume re-enqueue the waiting conversations.
+
+    A pause the Slack edge already wrote for `slack_event_id` is not written again: this
+    only tells the channel and builds the answer."""
     if target == "ativo" and not motivo:
         motivo = "Retomando operação"
-    async with transaction(res.db) as conn:
-        await status_repository.lock(conn)
-        before = await status_repository.current(conn)
-        after = await status_repository.record(conn, target, motivo=motivo, via=via, by=by)
-    log.info("julia.status", status=target, previous=before.status, via=via, by=by)
+    written = await status_repository.by_event(res.db, slack_event_id) if slack_event_id else None
+    if written is not None:
+        before, after = written
+    else:
+        async with transaction(res.db) as conn:
+            await status_repository.lock(conn)
+            before = await status_repository.current(conn)
+            after = await status_repository.record(conn, target, motivo=motivo, via=via, by=by)
+        log.info("julia.status", status=target, previous=before.status, via=via, by=by)
     change = Switch(before, after)
     if target == "ativo":
         try:
-            change = Switch(before, after, waiting=await answer_waiting(res))
+            change = Switch(before, after, waiting=await answer_waiting(res, status_id=after.id))
         except Exception as exc:  # Julia is active already; the periodic sweep catches up
             log.error("julia.resume_enqueue_failed", error=type(exc).__name__)
             change = Switch(before, after, waiting=None)
@@ -206,20 +291,24 @@ async def switch(
     return change
 
 
-async def answer_waiting(res: Resources) -> int:
-    """Enqueue a turn for every conversation with unanswered messages or a reply due.
+async def answer_waiting(res: Resources, *, status_id: int | None = None) -> int:
+    """Enqueue a turn for every conversation with unanswered messages or a reply due,
+    oldest waiting first.
 
     The scheduler's sweep only picks messages older than SWEEP_AFTER_SECONDS; after a pause
-    every waiting message is due now, whatever its age. The turns start RESUME_DELAY_S from
-    now so no process still holds the paused status in its cache.
+    every waiting message is due now, whatever its age. `status_id` (the julia_status row
+    of the resume) names the batch, so the worker noticing the same resume
+    (`waiting.ResumeWatcher`) queues nothing twice.
     """
+    if status_id is not None:
+        await mark_resume_answered(res.redis, status_id)
     enqueued = await enqueue_waiting(
         res,
         # "Older than an hour from now" is every waiting message, despite clock skew.
         older_than=datetime.now(UTC) + timedelta(hours=1),
         delay=RESUME_DELAY_S,
         job_prefix="resume",
-        batch=uuid.uuid4().hex[:8],
+        batch=f"s{status_id}" if status_id is not None else uuid.uuid4().hex[:8],
         limit=1000,
     )
     if enqueued.turns:
@@ -255,8 +344,11 @@ def allowed(settings: Settings, cmd: Command, *, user: str | None, via: str) -> 
     return not allowlist or (user is not None and user in allowlist)
 
 
-async def run_command(res: Resources, cmd: Command, *, user: str | None, via: str) -> str:
-    """Do what the command asks; the result is the Portuguese reply for the operator."""
+async def run_command(
+    res: Resources, cmd: Command, *, user: str | None, via: str, event_id: str | None = None
+) -> str:
+    """Do what the command asks; the result is the Portuguese reply for the operator.
+    `event_id` is the Slack event's, whose pause the edge may have written already."""
     log.info("command.run", command=cmd.name, via=via, user=user)
     if not allowed(res.settings, cmd, user=user, via=via):
         log.warning("command.refused", command=cmd.name, via=via, user=user)
@@ -265,7 +357,9 @@ async def run_command(res: Resources, cmd: Command, *, user: str | None, via: st
     match cmd.name:
         case "pause":
             assert cmd.motivo is not None
-            change = await switch(res, "pausado", motivo=cmd.motivo, via=via, by=user)
+            change = await switch(
+                res, "pausado", motivo=cmd.motivo, via=via, by=user, slack_event_id=event_id
+            )
             return _pause_reply(change, tz)
         case "resume":
             change = await switch(res, "ativo", motivo=cmd.motivo, via=via, by=user)
@@ -281,6 +375,16 @@ async def run_command(res: Resources, cmd: Command, *, user: str | None, via: st
             return format_metrics(metrics)
         case "sync_briefing":
             return await _sync_briefing_reply(res)
+        case "optout":
+            return await _opt_out_reply(res, cmd.phone or "", via=via, user=user)
+        case (
+            "confirm_reservation"
+            | "release_reservation"
+            | "shift_happened"
+            | "shift_missed"
+            | "reservations"
+        ):
+            return await _reservation_reply(res, cmd, user=user, via=via)
         case "help":
             return HELP
         case "invalid":
@@ -321,10 +425,18 @@ def _waiting_text(waiting: int | None) -> str:
     return f"Conversas com mensagens esperando resposta: {waiting}; ela responde em instantes."
 
 
+def _took_effect(status: JuliaStatus, tz: ZoneInfo) -> str:
+    if status.created_at is None:
+        return ""
+    at = status.created_at.astimezone(tz).strftime("%d/%m/%Y %H:%M:%S")
+    return f"Valendo desde {at}: nenhum envio começa depois disso.\n"
+
+
 def _pause_reply(change: Switch, tz: ZoneInfo) -> str:
     if change.changed:
         return (
             f"Julia pausada. Motivo: {change.after.motivo}\n"
+            f"{_took_effect(change.after, tz)}"
             "Nenhuma mensagem sai para os médicos até alguém mandar `@julia retomar julia`; "
             "o que os médicos escreverem fica guardado e é respondido na retomada."
         )
@@ -402,3 +514,63 @@ async def _sync_briefing_reply(res: Resources) -> str:
     if result.outcome == "empty_folder":
         return "A pasta de briefings está vazia; o briefing ativo (se houver) continua valendo."
     return result.summary
+
+
+# Opt-out recorded by an operator -------------------------------------------------------------
+
+
+async def _opt_out_reply(res: Resources, phone: str, *, via: str, user: str | None) -> str:
+    try:
+        async with transaction(res.db) as conn:
+            result = await privacy.record_opt_out(
+                conn, phone, via=via, operator=user, now=datetime.now(UTC)
+            )
+    except privacy.InvalidPhone:
+        return f"Não reconheci um telefone em “{phone[:40]}”.\n{ASK_PHONE}"
+    shown = format_phone(result.phone)
+    if not result.found:
+        return (
+            f"Opt-out registrado para {shown}. Esse número não está na base; ele fica na "
+            "lista de supressão e nunca recebe mensagem, nem se vier numa importação futura."
+        )
+    who = f"{result.doctor_name} ({shown})" if result.doctor_name else shown
+    if not result.newly:
+        return f"{who} já estava com opt-out; nada mudou."
+    return (
+        f"Opt-out registrado para {who}. Mensagens e follow-ups na fila foram cancelados "
+        "e nenhuma mensagem automática sai mais para esse número."
+    )
+
+
+# Reservations -------------------------------------------------------------------------------
+
+
+async def _reservation_reply(res: Resources, cmd: Command, *, user: str | None, via: str) -> str:
+    now = datetime.now(UTC)
+    channel: reservations.Via = "slack" if via == "slack" else "cli" if via == "cli" else "api"
+    if cmd.name == "reservations":
+        return reservations.listing_text(await reservations.listing(res, now=now), res.settings.tz)
+    assert cmd.code is not None
+    try:
+        match cmd.name:
+            case "confirm_reservation":
+                decision = await reservations.confirm(res, cmd.code, by=user, via=channel, now=now)
+            case "release_reservation":
+                decision = await reservations.release(
+                    res, cmd.code, motivo=cmd.motivo, by=user, via=channel, now=now
+                )
+            case "shift_happened":
+                decision = await reservations.record_outcome(
+                    res, cmd.code, "realizado", by=user, via=channel, now=now
+                )
+            case _:
+                decision = await reservations.record_outcome(
+                    res, cmd.code, "nao_ocorreu", by=user, via=channel, now=now
+                )
+    except (
+        reservations.ReservationNotFound,
+        reservations.ReservationConflict,
+        reservations.MotivoRequired,
+    ) as exc:
+        return str(exc)
+    return decision.reply

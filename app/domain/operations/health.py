@@ -7,12 +7,14 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from app.core import catalog_repository, migrations
 from app.core.config import Settings
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
 from app.core.resources import Resources
+from app.domain.operations.chatwoot_check import conflict_warning
 
 OK = "ok"
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -22,6 +24,8 @@ CHECK_TIMEOUT_SECONDS = 3.0
 class HealthReport:
     checks: dict[str, str]
     processes: dict[str, str] = field(default_factory=dict)
+    # Worth an operator's attention, never a failing check (the status stays as it is).
+    warnings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -105,4 +109,10 @@ async def deep_health(res: Resources) -> HealthReport:
             _run(lambda: _heartbeat(res, SCHEDULER_HEARTBEAT_KEY, stale)),
         )
         report.processes = {"worker": worker, "scheduler": scheduler}
+        try:
+            conflict = await conflict_warning(res)
+        except Exception:  # a warning never fails the health check
+            conflict = None
+        if conflict is not None:
+            report.warnings["chatwoot_evolution_integration"] = conflict
     return report

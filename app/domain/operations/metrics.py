@@ -32,6 +32,9 @@ class DailyMetrics:
     input_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # media, next to the model's cost
+    transcription_seconds: int = 0
+    image_tokens: int = 0
 
     @property
     def cache_read_share(self) -> float | None:
@@ -78,6 +81,8 @@ async def daily_metrics(db: Executor, *, tz: ZoneInfo, now: datetime) -> DailyMe
         input_tokens=int(turns.input_tokens),
         cache_read_tokens=int(turns.cache_read),
         cache_write_tokens=int(turns.cache_write),
+        transcription_seconds=int(turns.transcription_seconds),
+        image_tokens=int(turns.image_tokens),
     )
 
 
@@ -92,6 +97,7 @@ def format_metrics(m: DailyMetrics) -> str:
     share = m.cache_read_share
     cache = f"{share:.0%}" if share is not None else "sem chamadas"
     cost = f"US$ {m.llm_cost_usd:.2f}".replace(".", ",")
+    audio = f"{m.transcription_seconds // 60}min{m.transcription_seconds % 60:02d}s"
     return "\n".join(
         [
             f"Métricas de hoje ({m.day:%d/%m/%Y}, {m.tz}):",
@@ -105,5 +111,6 @@ def format_metrics(m: DailyMetrics) -> str:
             f"• Turnos: {m.turns_ok} ok, {m.turns_failed} com falha",
             f"• Custo do modelo: {cost}",
             f"• Leitura do cache de prompt: {cache}",
+            f"• Áudio transcrito: {audio}; imagens lidas: {m.image_tokens} tokens",
         ]
     )

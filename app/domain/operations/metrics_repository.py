@@ -32,6 +32,8 @@ class TurnTotals:
     input_tokens: int
     cache_read: int
     cache_write: int
+    transcription_seconds: int = 0
+    image_tokens: int = 0
 
 
 async def day_counts(conn: Executor, start: datetime, end: datetime) -> DayCounts:
@@ -43,7 +45,7 @@ async def day_counts(conn: Executor, start: datetime, end: datetime) -> DayCount
              (SELECT count(*) FROM messages
                WHERE direction = 'in' AND created_at >= $1 AND created_at < $2) AS inbound,
              (SELECT count(*) FROM outbound_sends
-               WHERE NOT proactive AND kind <> 'relay' AND status = 'sent'
+               WHERE NOT proactive AND kind NOT IN ('relay', 'gestor') AND status = 'sent'
                  AND sent_at >= $1 AND sent_at < $2) AS replies_sent,
              (SELECT count(*) FROM outbound_sends
                WHERE proactive AND status = 'sent'
@@ -80,7 +82,9 @@ async def turn_totals(conn: Executor, start: datetime, end: datetime) -> TurnTot
                   coalesce(sum(cost_usd), 0)::float8 AS cost,
                   coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
                   coalesce(sum(cache_read_tokens), 0)::bigint AS cache_read,
-                  coalesce(sum(cache_write_tokens), 0)::bigint AS cache_write
+                  coalesce(sum(cache_write_tokens), 0)::bigint AS cache_write,
+                  coalesce(sum(transcription_seconds), 0)::bigint AS transcription_seconds,
+                  coalesce(sum(image_tokens), 0)::bigint AS image_tokens
            FROM turns WHERE started_at >= $1 AND started_at < $2""",
         start,
         end,

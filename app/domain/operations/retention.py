@@ -3,7 +3,8 @@
 Finished inbox rows (`webhook_events` done, ignored or failed) older than
 WEBHOOK_RETENTION_DAYS and `job_runs` older than JOB_RUNS_RETENTION_DAYS are deleted in
 batches (short transactions, no long lock on the tables the webhook writes). A `received`
-row is never deleted: it has not been applied yet.
+row is never deleted: it has not been applied yet. Stored media files follow their messages:
+a file whose message was deleted is removed from the media store.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import asyncpg
 
 from app.core.config import Settings
 from app.domain.inbox import repository as inbox
+from app.domain.media import service as media
 from app.domain.operations import retention_repository as repo
+from app.integrations.protocols import MediaStore
 
 BATCH = 5000
 MAX_BATCHES = 200  # a run deletes at most 1M rows of each; the next run goes on
@@ -26,9 +29,12 @@ MAX_BATCHES = 200  # a run deletes at most 1M rows of each; the next run goes on
 class Pruned:
     webhook_events: int
     job_runs: int
+    media_files: int = 0
 
 
-async def prune(db: asyncpg.Pool, settings: Settings, now: datetime) -> Pruned:
+async def prune(
+    db: asyncpg.Pool, settings: Settings, now: datetime, store: MediaStore | None = None
+) -> Pruned:
     webhooks = await _in_batches(
         lambda: inbox.prune_finished(
             db, now - timedelta(days=settings.WEBHOOK_RETENTION_DAYS), batch=BATCH
@@ -39,7 +45,9 @@ async def prune(db: asyncpg.Pool, settings: Settings, now: datetime) -> Pruned:
             db, now - timedelta(days=settings.JOB_RUNS_RETENTION_DAYS), batch=BATCH
         )
     )
-    return Pruned(webhook_events=webhooks, job_runs=runs)
+    # Media follow the messages: a file whose message was deleted goes with it.
+    files = await media.prune_orphans(db, store) if store is not None else 0
+    return Pruned(webhook_events=webhooks, job_runs=runs, media_files=files)
 
 
 async def _in_batches(step: Callable[[], Awaitable[int]]) -> int:

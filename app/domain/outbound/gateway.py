@@ -3,9 +3,11 @@
 A message is first recorded in `outbound_sends` under an idempotency key (by the caller,
 with `plan`), then `deliver` decides and sends it. Right before the send it re-reads the
 operator switch (julia_status), the conversation's control and the doctor's opt-out, so a
-pause or a takeover stops messages already planned. Each decision is recorded with its
-reason. A row that was being sent when its process died is never sent again: the send may
-have reached WhatsApp, and a doubled message is worse than a missing one.
+pause or a takeover stops messages already planned; the claim that starts the send reads
+julia_status again in the same statement, so no send starts after a pause was committed.
+Each decision is recorded with its reason. A row that was being sent when its process died
+is never sent again: the send may have reached WhatsApp, and a doubled message is worse
+than a missing one.
 
 Proactive messages (campaign openers, follow-ups, reactivation, reminders) answer to more
 rules, checked in this order: the campaign is running, PILOT_MODE for autonomous ones,
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -55,7 +57,16 @@ IN_FLIGHT = timedelta(minutes=2)
 # answer, which it holds for the presence's delay (at most 9.5 s of typing, see delivery).
 TYPING_CALL_TIMEOUT_S = 30.0
 
+# Not replies to a burst, so nothing answers them again after `retomar`: they wait instead.
+WAIT_OUT_PAUSE = frozenset({"reserva", "gestor"})
+
 Clock = Callable[[], datetime]
+# Told the conversation of every message that went out, after it is recorded (the Chatwoot
+# mirror's trigger). A failure there is logged and never undoes the send.
+AfterSent = Callable[[int], Awaitable[None]]
+# Checks a proactive text that quotes a shift right before it goes: the row to send (itself
+# or rewritten), or None to drop it (app.domain.outreach.freshness).
+Freshen = Callable[[OutboundSend, datetime], Awaitable[OutboundSend | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +98,12 @@ class Gateway:
         limiter: Limiter,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        after_sent: AfterSent | None = None,
+        freshen: Freshen | None = None,
     ) -> None:
         self._db = db
+        self._after_sent = after_sent
+        self._freshen = freshen
         self._sender = sender
         self._status = status
         self._settings = settings
@@ -150,6 +165,15 @@ class Gateway:
             # Handed back after its freshness ran out (a long outage, no worker meanwhile).
             return await self._decide(row, _Decision("failed", "envio_expirou"), now)
         decision = await self._rule_blocking(row, now)
+        if decision is None and row.proactive and row.shift_id is not None and self._freshen:
+            # Nothing stale goes out: a quoted shift that is gone is rewritten or dropped.
+            fresh = await self._freshen(row, now)
+            if fresh is None:
+                decision = _Decision("cancelled", "plantao_indisponivel")
+            elif fresh.status not in ("pending", "deferred") or fresh.attempts != row.attempts:
+                return Outcome(row.id, "cancelled", "enviado_por_outro_processo")
+            else:
+                row = fresh
         if decision is None and row.proactive:
             row, decision = await self._admit(row, now)
         if decision is not None:
@@ -157,9 +181,13 @@ class Gateway:
         if not await sends.claim_attempt(self._db, row.id, row.attempts, now):
             current = await sends.get(self._db, row.id)
             if current is None or current.attempts == row.attempts:
-                # Nobody else claimed it (an opt-out stopped it): its slots are free again.
-                # When another worker did, the slots are that send's: keep them.
+                # Nobody else claimed it (a pause or an opt-out stopped it): its slots are
+                # free again. When another worker did, the slots are that send's: keep them.
                 await self._release(row)
+                if current is not None and current.status in ("pending", "deferred"):
+                    paused = await self._rule_blocking(row, now)
+                    if paused is not None:
+                        return await self._decide(row, paused, now)
             if current is not None and current.status == "cancelled":
                 return Outcome(row.id, "cancelled", current.reason)
             return Outcome(row.id, "cancelled", "enviado_por_outro_processo")
@@ -172,14 +200,23 @@ class Gateway:
         log.info(
             "outbound.sent", send_id=row.id, kind=row.kind, conversation_id=row.conversation_id
         )
+        if self._after_sent is not None and row.conversation_id is not None:
+            try:
+                await self._after_sent(row.conversation_id)
+            except Exception as exc:  # the message went out; only its mirror is late
+                log.warning("outbound.after_sent_failed", error=type(exc).__name__)
         return Outcome(row.id, "sent")
 
     async def _rule_blocking(self, row: OutboundSend, now: datetime) -> _Decision | None:
         if await self._status.paused():
-            # A reply's burst is answered again after `retomar`; a proactive message waits.
-            if row.proactive:
+            # A reply's burst is answered again after `retomar`; a proactive message, a
+            # reservation's news and a manager notice wait.
+            if row.proactive or row.kind in WAIT_OUT_PAUSE:
                 return _Decision("deferred", "pausado", now + PAUSED_RETRY)
             return _Decision("blocked", "pausado")
+        if row.kind == "gestor" and await doctors.find_by_phone(self._db, row.to_phone):
+            # GESTOR_WHATSAPP must be the manager's own number: never a notice to a doctor.
+            return _Decision("cancelled", "numero_de_medico")
         # A human's relay, and Julia's own transition/holding message sent as she hands
         # over, go out under human control; nothing else does.
         if row.conversation_id is not None and row.kind not in ("relay", "system"):
@@ -187,7 +224,7 @@ class Gateway:
             if conversation is not None and conversation.under_human:
                 return _Decision("cancelled", "humano")
         if (
-            row.proactive
+            (row.proactive or row.kind == "reserva")
             and row.doctor_id is not None
             and await doctors.is_opted_out(self._db, row.doctor_id)
         ):
@@ -333,12 +370,14 @@ class Gateway:
         await sends.mark_sent(conn, row.id, provider_id, now)
         if row.chip_id is not None:
             await chips_repo.record_chip_success(conn, row.chip_id, now)
+        if row.kind == "gestor":
+            return  # the manager is no doctor: no conversation to record it in
         message_id = await conversations.insert_message(
             conn,
             conversation_id=row.conversation_id,
             doctor_id=row.doctor_id,
             direction="out",
-            author="system" if row.kind == "system" else "julia",
+            author=_AUTHORS.get(row.kind, "julia"),
             instance=row.instance,
             provider_message_id=provider_id,
             body=row.body,
@@ -359,6 +398,11 @@ class Gateway:
             await doctors.touch_outbound(conn, row.doctor_id, now, proactive=row.proactive)
         if row.conversation_id is not None:
             await conversations.touch_outbound(conn, row.conversation_id, now)
+
+
+# Who wrote a recorded send: a relay is a person's words (from Chatwoot), `system` Julia's
+# fixed transition and confirmation texts.
+_AUTHORS = {"relay": "human", "system": "system"}
 
 
 def _rerouted(row: OutboundSend, chip_id: int, instance: str) -> OutboundSend:

@@ -33,12 +33,13 @@ class OutboundSend:
     decided_at: datetime | None  # the latest decision, or the claim of a send in progress
     sent_at: datetime | None
     typing_ms: int = 0  # "digitando…" shown before a reply part, ending at not_before
+    shift_id: int | None = None  # the shift a proactive text quotes
     created_at: datetime | None = None  # when it was planned: a reply's freshness counts from it
 
 
 _COLUMNS = """id, idempotency_key, kind, proactive, doctor_id, to_phone, conversation_id,
               turn_id, chip_id, instance, body, status, reason, attempts, provider_message_id,
-              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms, created_at"""
+              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms, shift_id, created_at"""
 
 
 def _send(row: asyncpg.Record) -> OutboundSend:
@@ -62,14 +63,15 @@ async def create(
     autonomous: bool = False,
     not_before: datetime | None = None,
     typing_ms: int = 0,
+    shift_id: int | None = None,
 ) -> OutboundSend:
     """Record a message before it is sent; an existing key returns the existing row."""
     row = await conn.fetchrow(
         f"""INSERT INTO outbound_sends (idempotency_key, kind, proactive, doctor_id, to_phone,
                                         body, conversation_id, turn_id, chip_id, instance,
-                                        campaign_id, autonomous, not_before, typing_ms)
+                                        campaign_id, autonomous, not_before, typing_ms, shift_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()),
-                    $14)
+                    $14, $15)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {_COLUMNS}""",
         key,
@@ -86,6 +88,7 @@ async def create(
         autonomous,
         not_before,
         typing_ms,
+        shift_id,
     )
     if row is None:
         row = await conn.fetchrow(
@@ -93,6 +96,23 @@ async def create(
         )
     assert row is not None
     return _send(row)
+
+
+async def rewrite(
+    conn: Executor, send_id: int, *, body: str, shift_id: int | None, attempts: int
+) -> OutboundSend | None:
+    """Replace a waiting proactive text (its quoted shift is gone); None when the row was
+    claimed or decided meanwhile."""
+    row = await conn.fetchrow(
+        f"""UPDATE outbound_sends SET body = $2, shift_id = $3
+            WHERE id = $1 AND attempts = $4 AND status IN ('pending', 'deferred')
+            RETURNING {_COLUMNS}""",
+        send_id,
+        body,
+        shift_id,
+        attempts,
+    )
+    return _send(row) if row else None
 
 
 async def get(conn: Executor, send_id: int) -> OutboundSend | None:
@@ -145,13 +165,17 @@ async def lock(conn: Conn, send_id: int) -> OutboundSend | None:
 async def claim_attempt(
     conn: Executor, send_id: int, seen_attempts: int, at: datetime | None = None
 ) -> bool:
-    """Count an attempt, unless another process claimed the row since it was read, or (for
-    a proactive message) the doctor opted out meanwhile. An opt-out cancels the queued rows
+    """Count an attempt, unless another process claimed the row since it was read, Julia
+    is paused (the newest julia_status row, read by this statement: a pause committed
+    before the claim stops the send, whatever any process read earlier), or (for a
+    proactive message) the doctor opted out meanwhile. An opt-out cancels the queued rows
     in the same transaction, so the row lock orders the two."""
     status: str = await conn.execute(
         """UPDATE outbound_sends s SET attempts = attempts + 1, status = 'pending',
                   decided_at = coalesce($3, now())
            WHERE id = $1 AND attempts = $2 AND status IN ('pending', 'deferred')
+             AND coalesce((SELECT j.status FROM julia_status j
+                           ORDER BY j.created_at DESC, j.id DESC LIMIT 1), 'ativo') = 'ativo'
              AND NOT (proactive AND EXISTS (SELECT 1 FROM doctors d
                                             WHERE d.id = s.doctor_id
                                               AND d.opted_out_at IS NOT NULL))""",
@@ -352,3 +376,14 @@ async def confirm_by_echo(
         LATE_ECHO_WINDOW,
     )
     return _send(row) if row is not None else None
+
+
+async def is_manager_number(conn: Executor, phones: list[str]) -> bool:
+    """Has Julia sent a manager notice (GESTOR_WHATSAPP) to this number?"""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM outbound_sends
+                              WHERE kind = 'gestor' AND to_phone = ANY($1::text[]))""",
+            phones,
+        )
+    )

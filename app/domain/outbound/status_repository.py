@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from app.core.db import Conn, Executor
 
@@ -14,6 +15,7 @@ class JuliaStatus:
     motivo: str | None
     alterado_via: str | None
     created_at: datetime | None
+    id: int | None = None  # the julia_status row; None when no row exists (ativo)
 
     @property
     def paused(self) -> bool:
@@ -26,12 +28,34 @@ ATIVO = JuliaStatus("ativo", None, None, None)
 
 async def current(conn: Executor) -> JuliaStatus:
     row = await conn.fetchrow(
-        """SELECT status, motivo, alterado_via, created_at FROM julia_status
+        """SELECT status, motivo, alterado_via, created_at, id FROM julia_status
            ORDER BY created_at DESC, id DESC LIMIT 1"""
     )
+    return _status(row) if row is not None else ATIVO
+
+
+def _status(row: Any) -> JuliaStatus:
+    return JuliaStatus(
+        row["status"], row["motivo"], row["alterado_via"], row["created_at"], row["id"]
+    )
+
+
+async def by_event(conn: Executor, event_id: str) -> tuple[JuliaStatus, JuliaStatus] | None:
+    """The row an operator's Slack event wrote at the edge, and the one it replaced."""
+    row = await conn.fetchrow(
+        """SELECT status, motivo, alterado_via, created_at, id FROM julia_status
+           WHERE slack_event_id = $1""",
+        event_id,
+    )
     if row is None:
-        return ATIVO
-    return JuliaStatus(row["status"], row["motivo"], row["alterado_via"], row["created_at"])
+        return None
+    previous = await conn.fetchrow(
+        """SELECT status, motivo, alterado_via, created_at, id FROM julia_status
+           WHERE (created_at, id) < ($1, $2) ORDER BY created_at DESC, id DESC LIMIT 1""",
+        row["created_at"],
+        row["id"],
+    )
+    return (_status(previous) if previous is not None else ATIVO), _status(row)
 
 
 async def record(
@@ -41,18 +65,22 @@ async def record(
     motivo: str | None,
     via: str,
     by: str | None = None,
+    slack_event_id: str | None = None,
 ) -> JuliaStatus:
-    """Insert a new status row (the audit trail is the row history)."""
+    """Insert a new status row (the audit trail is the row history). `slack_event_id`
+    names the Slack mention whose request wrote it."""
     row = await conn.fetchrow(
-        """INSERT INTO julia_status (status, motivo, alterado_via, alterado_por)
-           VALUES ($1, $2, $3, $4) RETURNING status, motivo, alterado_via, created_at""",
+        """INSERT INTO julia_status (status, motivo, alterado_via, alterado_por, slack_event_id)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING status, motivo, alterado_via, created_at, id""",
         status,
         motivo,
         via,
         by,
+        slack_event_id,
     )
     assert row is not None
-    return JuliaStatus(row["status"], row["motivo"], row["alterado_via"], row["created_at"])
+    return _status(row)
 
 
 async def lock(conn: Conn) -> None:

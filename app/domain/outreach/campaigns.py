@@ -30,7 +30,7 @@ from app.domain.outbound.chips import caps_for, chip_for_doctor
 from app.domain.outbound.pacing import BusinessHours, local_day_bounds
 from app.domain.outreach import repository as repo
 from app.domain.outreach import writing
-from app.domain.outreach.repository import Campaign, OfferedShift, TargetToWrite
+from app.domain.outreach.repository import Campaign, OfferedShift
 from app.domain.shifts import repository as shifts_repo
 
 log = get_logger(__name__)
@@ -321,10 +321,13 @@ async def _budget(conn: Conn, settings: Settings, now: datetime) -> int:
     left_today = sum(
         max(0, caps_for(settings, c, now).daily - sent_today.get(c.id, 0)) for c in usable
     )
-    # What waits for a later moment (a chip's gap, the opening) does not hold back writing:
-    # the gateway paces it.
-    waiting = await repo.open_proactive_due(conn, now + WAITING_HORIZON)
-    return max(0, min(left_today, AHEAD_PER_CHIP * len(usable)) - waiting)
+    # The ledger holds about what the chips can send in their next window: everything
+    # already written and not yet sent (due now or waiting for a chip's gap or the opening)
+    # takes from today's room, and what is due soon from the few written ahead per chip.
+    # So a daily cap of 4 never has 6 openers waiting, deferred by hours, growing stale.
+    waiting_soon = await repo.open_proactive_due(conn, now + WAITING_HORIZON)
+    waiting_all = await repo.open_proactive_due(conn, None)
+    return max(0, min(left_today - waiting_all, AHEAD_PER_CHIP * len(usable) - waiting_soon))
 
 
 async def _write(
@@ -335,7 +338,8 @@ async def _write(
     now: datetime,
     rng: random.Random,
 ) -> list[int]:
-    shifts = [brief(s) for s in await repo.campaign_shifts(conn, campaign.id, now=now)]
+    offered = await repo.campaign_shifts(conn, campaign.id, now=now)
+    shifts = [brief(s) for s in offered]
     # The campaign's own template; else the Drive template of its kind; else Julia's words.
     template = campaign.template or await repo.template_for(conn, campaign.kind)
     if template and not shifts and writing.needs_shift(template):
@@ -351,7 +355,13 @@ async def _write(
         conversation = await conversations.get_or_open(conn, target.doctor_id, chip.id)
         # The conversation follows the campaign, and its replies leave from the opener's chip.
         await conversations.follow_campaign(conn, conversation.id, campaign.id, chip.id)
-        body = await _unique_opener(conn, settings, campaign, target, shifts, template)
+        recipient = writing.Recipient(
+            name=target.name, specialty=target.specialty, city=target.city
+        )
+        body = await unique_opener(
+            conn, settings, campaign, recipient, target.doctor_id, shifts, template
+        )
+        quoted = offered[0].id if quotes_shift(template, shifts) else None
         send = await sends.create(
             conn,
             key=f"campaign:{campaign.id}:{target.doctor_id}",
@@ -366,6 +376,7 @@ async def _write(
             instance=chip.instance,
             campaign_id=campaign.id,
             not_before=now,
+            shift_id=quoted,
         )
         await repo.attach_send(conn, target.id, send.id)
         written.append(send.id)
@@ -374,43 +385,64 @@ async def _write(
     return written
 
 
-async def _unique_opener(
-    conn: Conn,
+async def unique_opener(
+    conn: Executor,
     settings: Settings,
     campaign: Campaign,
-    target: TargetToWrite,
+    recipient: writing.Recipient,
+    doctor_id: int,
     shifts: list[writing.ShiftBrief],
     template: str | None,
+    *,
+    salt: str = "",
 ) -> str:
     """Julia's opener for this doctor, never the same text another doctor of the campaign
-    got: the variant starts from a hash of (campaign, doctor) and moves on when taken."""
-    recipient = writing.Recipient(name=target.name, specialty=target.specialty, city=target.city)
-    kind = campaign.kind if campaign.kind in KINDS else "manual"
-    seed = zlib.crc32(f"{campaign.id}:{target.doctor_id}".encode())
+    got: the variant starts from a hash of (campaign, doctor[, salt]) and moves on when
+    taken. A rewrite passes a salt, so it does not repeat the text it replaces."""
+    seed = zlib.crc32(f"{campaign.id}:{doctor_id}{salt}".encode())
     body = ""
     for attempt in range(20):
         variant = seed + attempt * 7919
-        if template:
-            body = writing.from_template(
-                template,
-                recipient,
-                shifts=shifts,
-                company=settings.NOME_EMPRESA,
-                tz=settings.tz,
-                variant=variant,
-            )
-        else:
-            body = writing.opener(
-                recipient,
-                kind=kind,  # type: ignore[arg-type]
-                shifts=shifts,
-                company=settings.NOME_EMPRESA,
-                tz=settings.tz,
-                variant=variant,
-            )
+        body = opener_text(settings, campaign, recipient, shifts, template, seed=variant)
         if not await repo.opener_taken(conn, campaign.id, body):
             break
     return body
+
+
+def opener_text(
+    settings: Settings,
+    campaign: Campaign,
+    recipient: writing.Recipient,
+    shifts: list[writing.ShiftBrief],
+    template: str | None,
+    *,
+    seed: int,
+) -> str:
+    """One opener of the campaign: from its template, else in Julia's words."""
+    if template:
+        return writing.from_template(
+            template,
+            recipient,
+            shifts=shifts,
+            company=settings.NOME_EMPRESA,
+            tz=settings.tz,
+            variant=seed,
+        )
+    kind = campaign.kind if campaign.kind in KINDS else "manual"
+    return writing.opener(
+        recipient,
+        kind=kind,  # type: ignore[arg-type]
+        shifts=shifts,
+        company=settings.NOME_EMPRESA,
+        tz=settings.tz,
+        variant=seed,
+    )
+
+
+def quotes_shift(template: str | None, shifts: list[writing.ShiftBrief]) -> bool:
+    """Whether an opener written from `shifts` names the first of them (Julia's own words
+    always do; a template only through its shift placeholders)."""
+    return bool(shifts) and (template is None or writing.needs_shift(template))
 
 
 async def _in_live_conversation(conn: Conn, doctor_id: int, now: datetime) -> bool:

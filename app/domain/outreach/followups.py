@@ -82,7 +82,7 @@ async def _write(
     else:
         chip = await chips_repo.get_chip(conn, chip_id)
         instance = chip.instance if chip else None
-    body = await _text(conn, settings, followup, now)
+    body, quoted = await _text(conn, settings, followup, now)
     send = await sends.create(
         conn,
         key=f"followup:{followup.id}",
@@ -97,28 +97,53 @@ async def _write(
         instance=instance,
         campaign_id=followup.campaign_id,
         not_before=now,
+        shift_id=quoted,
     )
     await repo.attach_followup_send(conn, followup.id, send.id)
     return send
 
 
-async def _text(conn: Conn, settings: Settings, followup: DueFollowup, now: datetime) -> str:
+async def _text(
+    conn: Conn, settings: Settings, followup: DueFollowup, now: datetime
+) -> tuple[str, int | None]:
+    """The follow-up's text and the shift it quotes (only the second step names one)."""
     variant = zlib.crc32(f"followup:{followup.id}".encode())
     if followup.kind == "lembrete" or followup.step is None:
-        return reminder_text(followup.name, variant)
+        return reminder_text(followup.name, variant), None
     recipient = writing.Recipient(
         name=followup.name, specialty=followup.specialty, city=followup.city
     )
-    shift = None
-    if followup.step == 2:
+    step = min(max(followup.step, 1), LAST_STEP)
+    if step == 2:
         offered = await repo.open_shift_for_doctor(
             conn, followup.doctor_id, now=now, campaign_id=followup.campaign_id
         )
         shift = campaigns.brief(offered) if offered else None
-    step = min(max(followup.step, 1), LAST_STEP)
-    return writing.followup(
+        return second_step_text(settings, recipient, shift, variant=variant), (
+            offered.id if offered else None
+        )
+    body = writing.followup(
         recipient,
         step=step,  # type: ignore[arg-type]
+        shift=None,
+        company=settings.NOME_EMPRESA,
+        tz=settings.tz,
+        variant=variant,
+    )
+    return body, None
+
+
+def second_step_text(
+    settings: Settings,
+    recipient: writing.Recipient,
+    shift: writing.ShiftBrief | None,
+    *,
+    variant: int,
+) -> str:
+    """The cadence's second message: a concrete shift when there is one."""
+    return writing.followup(
+        recipient,
+        step=2,
         shift=shift,
         company=settings.NOME_EMPRESA,
         tz=settings.tz,

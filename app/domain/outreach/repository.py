@@ -188,6 +188,18 @@ async def campaign_shifts(
     return [OfferedShift(**dict(r.items())) for r in rows]
 
 
+async def shift_offered(conn: Executor, shift_id: int, *, now: datetime) -> bool:
+    """Whether a shift can still be offered: open and not started."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM shifts
+                              WHERE id = $1 AND status = 'aberto' AND starts_at > $2)""",
+            shift_id,
+            now,
+        )
+    )
+
+
 async def open_shift_for_doctor(
     conn: Executor, doctor_id: int, *, now: datetime, campaign_id: int | None
 ) -> OfferedShift | None:
@@ -428,10 +440,13 @@ class DueSend:
 
 
 async def due_sends(conn: Executor, now: datetime, limit: int) -> list[DueSend]:
-    """Proactive messages waiting whose moment has come, the longest waiting first."""
+    """Proactive messages waiting whose moment has come, the longest waiting first; also
+    the reservation loop's messages and manager notices (deferred by a pause, or written by
+    the scheduler for later), which no turn carries along."""
     rows = await conn.fetch(
         """SELECT id, attempts, not_before FROM outbound_sends
-           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
+           WHERE (proactive OR kind IN ('reserva', 'gestor'))
+             AND status IN ('pending', 'deferred') AND not_before <= $1
            ORDER BY not_before
            LIMIT $2""",
         now,
@@ -450,12 +465,14 @@ async def campaign_has_open_work(conn: Executor, campaign_id: int) -> bool:
     )
 
 
-async def open_proactive_due(conn: Executor, before: datetime) -> int:
-    """Proactive messages written and due before `before` but not yet decided for good;
-    not those held by PILOT_MODE or a paused campaign, which take no chip's time."""
+async def open_proactive_due(conn: Executor, before: datetime | None) -> int:
+    """Proactive messages written and due before `before` (None: whenever) but not yet
+    decided for good; not those held by PILOT_MODE or a paused campaign, which take no
+    chip's time."""
     n: int = await conn.fetchval(
         """SELECT count(*) FROM outbound_sends
-           WHERE proactive AND status IN ('pending', 'deferred') AND not_before <= $1
+           WHERE proactive AND status IN ('pending', 'deferred')
+             AND ($1::timestamptz IS NULL OR not_before <= $1)
              AND reason IS DISTINCT FROM 'pilot_mode'
              AND reason IS DISTINCT FROM 'campanha_pausada'""",
         before,
@@ -670,38 +687,28 @@ async def opener_sent_at(
 
 async def stop_for_doctor(conn: Executor, doctor_id: int, reason: str, *, at: datetime) -> None:
     """Stop every proactive thing waiting for the doctor: queued messages, the follow-up
-    cadence (reminders the doctor asked for survive a reply) and campaign targets.
+    cadence (reminders the doctor asked for survive a reply) and campaign targets. One
+    statement: every inbound message of a doctor runs it.
 
     `reason` is 'respondeu', 'opt_out' or 'handoff'."""
     await conn.execute(
-        """UPDATE outbound_sends SET status = 'cancelled', reason = $2, decided_at = $3
-           WHERE doctor_id = $1 AND proactive
-             AND (status = 'deferred' OR (status = 'pending' AND attempts = 0))""",
+        """WITH sends AS (
+               UPDATE outbound_sends SET status = 'cancelled', reason = $2, decided_at = $3
+               WHERE doctor_id = $1 AND proactive
+                 AND (status = 'deferred' OR (status = 'pending' AND attempts = 0))),
+           cadence AS (
+               UPDATE followups SET status = 'cancelado', cancel_reason = $2
+               WHERE doctor_id = $1 AND status = 'agendado'
+                 AND (kind = 'cadencia' OR $2 <> 'respondeu'))
+           UPDATE campaign_targets
+              SET status = CASE WHEN $2 = 'respondeu' THEN 'respondeu' ELSE 'cancelado' END,
+                  responded_at = CASE WHEN $2 = 'respondeu' THEN $3 ELSE responded_at END,
+                  last_reason = CASE WHEN $2 = 'respondeu' THEN last_reason ELSE $2 END
+            WHERE doctor_id = $1 AND status IN ('enviado', 'pendente', 'adiado')""",
         doctor_id,
         reason,
         at,
     )
-    await conn.execute(
-        """UPDATE followups SET status = 'cancelado', cancel_reason = $2
-           WHERE doctor_id = $1 AND status = 'agendado'
-             AND (kind = 'cadencia' OR $2 <> 'respondeu')""",
-        doctor_id,
-        reason,
-    )
-    if reason == "respondeu":
-        await conn.execute(
-            """UPDATE campaign_targets SET status = 'respondeu', responded_at = $2
-               WHERE doctor_id = $1 AND status IN ('enviado', 'pendente', 'adiado')""",
-            doctor_id,
-            at,
-        )
-    else:
-        await conn.execute(
-            """UPDATE campaign_targets SET status = 'cancelado', last_reason = $2
-               WHERE doctor_id = $1 AND status IN ('pendente', 'adiado', 'enviado')""",
-            doctor_id,
-            reason,
-        )
 
 
 # Opener templates (from Google Drive) -------------------------------------------------------
