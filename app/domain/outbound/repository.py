@@ -39,7 +39,8 @@ class OutboundSend:
 
 _COLUMNS = """id, idempotency_key, kind, proactive, doctor_id, to_phone, conversation_id,
               turn_id, chip_id, instance, body, status, reason, attempts, provider_message_id,
-              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms, shift_id, created_at"""
+              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms, shift_id,
+              created_at"""
 
 
 def _send(row: asyncpg.Record) -> OutboundSend:
