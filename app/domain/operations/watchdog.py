@@ -100,7 +100,6 @@ class Watchdog:
         self.conn: asyncpg.Connection | None = None
         self.started_at = started_at
         self.episodes: dict[AlarmName, LocalEpisode] = {name: LocalEpisode() for name in ALARMS}
-        self.posted: list[tuple[AlarmName, str]] = []
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -292,7 +291,6 @@ class Watchdog:
                 lasted = now - since if since else None
                 if await self._post(name, recovery_text(name, lasted)):
                     posted.append((name, "recovery"))
-        self.posted.extend(posted)
         return posted
 
     def _stores(self, name: AlarmName, pg_ok: bool, redis_ok: bool) -> list[str]:
