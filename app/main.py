@@ -14,12 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import chatwoot, dashboard, evolution, health, outreach, slack
-from app.api.middleware import RequestIdMiddleware
+from app.api.middleware import RequestIdMiddleware, WebhookTallyMiddleware
 from app.core.config import APP_VERSION_DEFAULT, ConfigError, Settings, get_settings
 from app.core.embedded import embedded_defaults
 from app.core.errors import JuliaError
 from app.core.logging import configure_logging, get_logger
 from app.core.resources import open_resources
+from app.domain.operations import webhook_tally
+from app.domain.operations.watchdog import watching
 
 log = get_logger(__name__)
 
@@ -54,7 +56,11 @@ def _lifespan(preset: Settings | None) -> Any:
         settings = preset or get_settings()
         configure_logging(settings, service="api")
         with embedded_defaults(settings) as resolved:
-            async with open_resources(resolved) as resources:
+            async with (
+                open_resources(resolved) as resources,
+                watching("api", resolved, resources.notifier),
+                webhook_tally.flushing(resources.redis),
+            ):
                 app.state.settings = resolved
                 app.state.resources = resources
                 # What start-up built lives as long as the app: moved out of the collector's
@@ -111,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(JuliaError, _julia_error)
     app.add_middleware(dashboard.DashboardCORS, preset=settings)
     app.add_middleware(_ConfigGuard, preset=settings)
+    app.add_middleware(WebhookTallyMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: CORS preflights carry the id too
     return app
 

@@ -39,7 +39,7 @@ from app.domain.operations.alerts import (
     worker_beating,
     worker_step,
 )
-from app.domain.operations.alerts_repository import DailyNumbers, TurnStats
+from app.domain.operations.alerts_repository import DailyNumbers, TurnStats, WorkStats
 from app.domain.operations.health import HealthReport
 from app.workers import alert_jobs
 from app.workers.alert_jobs import alertas, alerting, verificar_saude
@@ -95,8 +95,33 @@ def test_health_failures_must_be_consecutive() -> None:
     assert RECOVER not in actions  # nothing was alerted before, so nothing to recover
 
 
-def _rate(ep: Episode, stats: TurnStats, now: datetime) -> Step:
-    return error_rate_step(ep, stats, now, threshold=0.05, min_turns=20)
+def _rate(ep: Episode, stats: TurnStats | WorkStats, now: datetime) -> Step:
+    work = stats if isinstance(stats, WorkStats) else WorkStats({"turnos": stats})
+    return error_rate_step(ep, work, now, threshold=0.05, min_volume=20)
+
+
+def _rate10(ep: Episode, stats: WorkStats, now: datetime) -> Step:
+    return error_rate_step(ep, stats, now, threshold=0.05, min_volume=10)
+
+
+def test_error_rate_at_julias_volumes_half_of_ten_turns_failing_alerts() -> None:
+    assert run([WorkStats({"turnos": TurnStats(total=10, failed=5)})], _rate10) == [ALERT]
+    # one failure among ten is a glitch, not an episode; two among thirty are over 5%
+    assert run([WorkStats({"turnos": TurnStats(total=10, failed=1)})], _rate10) == [None]
+    assert run([WorkStats({"turnos": TurnStats(total=30, failed=2)})], _rate10) == [ALERT]
+    assert run([WorkStats({"turnos": TurnStats(total=9, failed=9)})], _rate10) == [None]
+
+
+def test_error_rate_counts_sends_webhooks_and_jobs_each_with_its_own_volume() -> None:
+    healthy_turns = TurnStats(total=40, failed=0)
+    for kind in ("envios", "webhooks", "jobs"):
+        failing = WorkStats({"turnos": healthy_turns, kind: TurnStats(total=12, failed=3)})
+        assert run([failing], _rate10) == [ALERT], kind
+    # many healthy jobs do not hide failing sends (each kind is judged on its own)
+    mixed = WorkStats(
+        {"envios": TurnStats(total=20, failed=4), "jobs": TurnStats(total=900, failed=0)}
+    )
+    assert run([mixed], _rate10) == [ALERT]
 
 
 def test_error_rate_needs_volume() -> None:
@@ -225,8 +250,10 @@ def test_texts_say_what_is_wrong_and_where_to_look() -> None:
     text = alerts.health_alert_text({"supabase": "error: no answer within 3s"}, T0, SP)
     assert "3x" in text and "supabase: error: no answer within 3s" in text
     assert "10:00" in text and "/health/deep" in text and "DATABASE_URL" in text
-    rate = alerts.error_rate_alert_text(TurnStats(40, 4, "LLMUnavailable"), 15, 0.05)
-    assert "4 de 40" in rate and "10%" in rate and "5%" in rate and "LLMUnavailable" in rate
+    work = WorkStats({"turnos": TurnStats(40, 4, "LLMUnavailable"), "jobs": TurnStats(300, 0)})
+    rate = alerts.error_rate_alert_text(work, 30, 0.05, 10)
+    assert "turnos 4 de 40 falharam (10%)" in rate and "limite 5%" in rate
+    assert "LLMUnavailable" in rate and "FROM turns" in rate and "job_runs" not in rate
     queue = alerts.queue_alert_text(
         QueueStats(70, T0 - 12 * MINUTE), T0, max_due=50, max_wait=5 * MINUTE
     )
@@ -366,7 +393,8 @@ async def test_burst_of_failed_turns_alerts_once_then_recovers(res: Resources, f
         await alertas(res)
     assert len(posts(fake)) == 1
     text = posts(fake)[0]
-    assert "Taxa de erro alta: 5 de 30 turnos" in text and "16,7%" in text
+    assert "Taxa de erro alta nos últimos 30 min" in text
+    assert "turnos 5 de 30 falharam (16,7%)" in text
     assert "APIStatusError (529)" in text
 
     await res.db.execute("UPDATE turns SET status = 'ok', error = NULL")
@@ -380,9 +408,18 @@ async def test_burst_of_failed_turns_alerts_once_then_recovers(res: Resources, f
     ]
 
 
-async def test_few_turns_do_not_alert(res: Resources, fake: Any) -> None:
+async def test_half_of_ten_turns_failing_alerts(res: Resources, fake: Any) -> None:
     conversation = await _conversation(res.db)
     await _turns(res.db, conversation, ok=5, failed=5)
+    await alertas(res)
+    assert len(posts(fake)) == 1 and "turnos 5 de 10 falharam (50%)" in posts(fake)[0]
+
+
+async def test_one_failed_turn_in_a_quiet_half_hour_does_not_alert(
+    res: Resources, fake: Any
+) -> None:
+    conversation = await _conversation(res.db)
+    await _turns(res.db, conversation, ok=9, failed=1)
     await alertas(res)
     assert posts(fake) == []
 

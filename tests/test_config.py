@@ -107,10 +107,57 @@ def test_production_is_satisfied_by_real_settings() -> None:
         EVOLUTION_WEBHOOK_SECRET="s",
         JWT_SECRET_KEY="k",
         SUPABASE_PROJECT_REF="abc",
+        SLACK_WEBHOOK_URL="https://hooks.slack.com/services/T0/B0/x",
     )
     settings.require_for("api")
     settings.require_for("scheduler")
     assert not settings.sandbox_outbox
+
+
+PRODUCTION_SERVICES = {
+    "DATABASE_URL": "postgresql://postgres.abc:pw@aws-0-sa-east-1.pooler.supabase.com:5432/postgres",
+    "REDIS_URL": "redis://:pw@redis.railway.internal:6379",
+    "EVOLUTION_WEBHOOK_SECRET": "s",
+    "JWT_SECRET_KEY": "k",
+    "SUPABASE_PROJECT_REF": "abc",
+    "ANTHROPIC_API_KEY": "sk-ant",
+    "EVOLUTION_API_URL": "https://evolution.example.com",
+    "EVOLUTION_API_KEY": "evo",
+}
+
+
+@pytest.mark.parametrize("mode", ["api", "worker", "scheduler"])
+def test_production_refuses_to_start_without_a_way_to_alert(mode: str) -> None:
+    settings = load_settings(ENVIRONMENT="production", **PRODUCTION_SERVICES)
+    with pytest.raises(ConfigError) as err:
+        settings.require_for(mode)  # type: ignore[arg-type]
+    assert "SLACK_WEBHOOK_URL" in str(err.value)
+    assert "SLACK_BOT_TOKEN and SLACK_CHANNEL" in str(err.value)
+
+
+def test_a_slack_bot_and_channel_are_a_way_to_alert() -> None:
+    settings = load_settings(
+        ENVIRONMENT="production",
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_CHANNEL="#julia-gestao",
+        **PRODUCTION_SERVICES,
+    )
+    for mode in ("api", "worker", "scheduler"):
+        settings.require_for(mode)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        load_settings(
+            ENVIRONMENT="production",
+            SLACK_BOT_TOKEN="xoxb-1",
+            SLACK_CHANNEL="",
+            **PRODUCTION_SERVICES,
+        ).require_for("worker")
+
+
+def test_the_watchdog_is_on_outside_tests_unless_turned_off() -> None:
+    assert load_settings(ENVIRONMENT="production").watchdog_on
+    assert load_settings(ENVIRONMENT="development").watchdog_on
+    assert not load_settings(ENVIRONMENT="test").watchdog_on
+    assert load_settings(ENVIRONMENT="test", WATCHDOG_ENABLED=True).watchdog_on
 
 
 def test_git_sha_falls_back_to_railway() -> None:

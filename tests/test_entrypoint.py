@@ -144,6 +144,8 @@ def test_production_logs_are_json_including_uvicorn(
         EVOLUTION_WEBHOOK_SECRET="s",
         JWT_SECRET_KEY="k",
         SUPABASE_PROJECT_REF="ref",
+        SLACK_WEBHOOK_URL="http://127.0.0.1:9/slack",
+        WATCHDOG_ENABLED="false",
         PORT=str(port),
     )
     proc = Proc([ENTRYPOINT], env)

@@ -323,7 +323,7 @@ async def test_connection_closed_is_deferred_for_a_retry(julia: Julia, fake: Any
         (400, p.SEND_VALIDATION, "rejected"),
         (400, p.evolution_error(["TypeError: Cannot read properties of undefined"]), "unknown"),
         (503, {"error": "no healthy upstream"}, "not_sent"),
-        (500, p.evolution_error("Internal Server Error") | {"status": 500}, "unknown"),
+        (500, p.evolution_error("Internal Server Error") | {"status": 500}, "not_sent"),
         (401, {"status": 401, "error": "Unauthorized", "response": {"message": "x"}}, "rejected"),
     ],
 )

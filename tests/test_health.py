@@ -89,6 +89,8 @@ async def test_production_reports_a_wrong_environment(
         SUPABASE_PROJECT_REF="prodref123",
         EVOLUTION_WEBHOOK_SECRET="s",
         JWT_SECRET_KEY="k",
+        SLACK_WEBHOOK_URL="http://127.0.0.1:9/slack",
+        WATCHDOG_ENABLED=False,
     )
     async with api_client(settings) as client:
         response = await client.get("/health/deep")

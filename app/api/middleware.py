@@ -7,10 +7,13 @@ of requests a second, and this adds a context reset and one header, nothing else
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.domain.operations.webhook_tally import TALLY, WEBHOOK_PATHS, WebhookTally
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _HEADER_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
@@ -56,3 +59,29 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class WebhookTallyMiddleware:
+    """Count every webhook answered, and those answered 5xx (the error-rate alert reads
+    them); an unhandled error counts as the 500 it becomes."""
+
+    def __init__(self, app: ASGIApp, tally: WebhookTally = TALLY) -> None:
+        self.app = app
+        self.tally = tally
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(WEBHOOK_PATHS):
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_counting(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counting)
+        finally:
+            self.tally.record(status, time.time())

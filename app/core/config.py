@@ -272,16 +272,44 @@ class Settings(BaseSettings):
     SUPABASE_STORAGE_BUCKET: str = Field(default="julia-media", min_length=3, max_length=63)
     MEDIA_SIGNED_URL_SECONDS: int = Field(default=3600, ge=60, le=604800)
 
-    # Alerts (the scheduler's `alertas` job): failed-turn rate over the window, alerted only
-    # with a minimum volume; due jobs piling up in the queue; a doctor message unanswered.
+    # Alerts (the scheduler's `alertas` job): the failure rate of each kind of work (turns,
+    # sends, webhooks answered, scheduled jobs) over the window, alerted only with a minimum
+    # volume of that kind (and at least two failures); due jobs piling up in the queue; a
+    # doctor message unanswered. docs/operations.md explains the choice of 30 min and 10.
     ALERT_ERROR_RATE: float = Field(default=0.05, gt=0, lt=1)
-    ALERT_MIN_TURNS: PositiveInt = 20
-    ALERT_WINDOW_MINUTES: PositiveInt = 15
+    ALERT_MIN_VOLUME: PositiveInt = 10
+    ALERT_WINDOW_MINUTES: PositiveInt = 30
     ALERT_QUEUE_BACKLOG: PositiveInt = 50
     ALERT_WAITING_MINUTES: PositiveInt = 5
 
+    # Sends that hiccup (app/domain/outbound/gateway.py): Evolution's answer is awaited
+    # EVOLUTION_TIMEOUT_SECONDS (after that the outcome is unknown: never resent, a person is
+    # told). A send that surely did not leave (refused, 5xx, "Connection Closed") is retried
+    # after SEND_RETRY_FIRST_SECONDS, doubling up to SEND_RETRY_MAX_SECONDS; a reply still
+    # not out REPLY_FRESH_SECONDS after it was planned goes to a person instead.
+    EVOLUTION_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0, le=120)
+    SEND_RETRY_FIRST_SECONDS: float = Field(default=5.0, gt=0, le=600)
+    SEND_RETRY_MAX_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    REPLY_FRESH_SECONDS: float = Field(default=600.0, gt=0, le=86400)
+
     # Processes
     HEARTBEAT_SECONDS: PositiveInt = 10
+    # The worker and the scheduler outlive a Redis or Postgres outage: they retry with a
+    # backoff that doubles up to this many seconds, for as long as the outage lasts.
+    RECONNECT_MAX_SECONDS: float = Field(default=10.0, gt=0, le=300)
+
+    # The watchdog of every process (app/domain/operations/watchdog.py): every
+    # WATCHDOG_SECONDS it probes Postgres and Redis, beats, and reads its peers' beats and
+    # the backlog; a condition bad for ALARM_AFTER_SECONDS posts one Slack alarm. A peer is
+    # gone after PROCESS_GONE_SECONDS without a beat; the worker is not consuming when a due
+    # job or a stored delivery waits longer than ALARM_BACKLOG_SECONDS. API_HEALTH_URL, when
+    # set, is probed by the worker and the scheduler. Off by default only in tests.
+    WATCHDOG_ENABLED: bool | None = None
+    WATCHDOG_SECONDS: float = Field(default=15.0, gt=0, le=300)
+    ALARM_AFTER_SECONDS: float = Field(default=30.0, ge=0, le=3600)
+    PROCESS_GONE_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    ALARM_BACKLOG_SECONDS: float = Field(default=90.0, gt=0, le=3600)
+    API_HEALTH_URL: AnyHttpUrl | None = None
     SCHEDULER_LEASE_SECONDS: PositiveInt = 15
     JULIA_DATA_DIR: Path = Path(".julia")
 
@@ -398,6 +426,19 @@ class Settings(BaseSettings):
         return self.REDIS_URL.get_secret_value()
 
     @property
+    def watchdog_on(self) -> bool:
+        if self.WATCHDOG_ENABLED is not None:
+            return self.WATCHDOG_ENABLED
+        return self.environment != "test"
+
+    @property
+    def can_alert(self) -> bool:
+        """Is there a way to reach the managers' Slack channel?"""
+        return self.SLACK_WEBHOOK_URL is not None or (
+            self.SLACK_BOT_TOKEN is not None and bool(self.SLACK_CHANNEL)
+        )
+
+    @property
     def sandbox_outbox(self) -> bool:
         """Outside production without Evolution, WhatsApp goes to a local outbox."""
         return self.EVOLUTION_API_URL is None and not self.is_production
@@ -411,6 +452,12 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"Missing required setting(s) for RUN_MODE={mode} in production: "
                 + ", ".join(missing)
+            )
+        # Every alarm goes to Slack: without a way there, an outage would go unheard.
+        if not self.can_alert:
+            raise ConfigError(
+                f"No way to alert for RUN_MODE={mode} in production: set SLACK_WEBHOOK_URL, "
+                "or SLACK_BOT_TOKEN and SLACK_CHANNEL"
             )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.asyncio import Redis
 
 QUEUE_NAME = "julia:queue"
 
@@ -25,3 +26,10 @@ def redis_settings(dsn: str, *, retries: int = 5) -> RedisSettings:
 async def connect(dsn: str, *, retries: int = 5) -> ArqRedis:
     """An ArqRedis client: a plain redis.asyncio client that can also enqueue jobs."""
     return await create_pool(redis_settings(dsn, retries=retries), default_queue_name=QUEUE_NAME)
+
+
+def lazy_client(dsn: str, *, timeout: float = 3.0) -> Redis:
+    """A client that connects on its first command (and again after a lost connection):
+    building it never fails, so a process can hold one while Redis is down."""
+    client: Redis = Redis.from_url(dsn, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return client

@@ -62,7 +62,12 @@ class Resources:
             return SandboxSender(self.redis)
         key = settings.EVOLUTION_API_KEY
         api_key = key.get_secret_value() if key else ""
-        return EvolutionSender(self.http, str(settings.EVOLUTION_API_URL), api_key)
+        return EvolutionSender(
+            self.http,
+            str(settings.EVOLUTION_API_URL),
+            api_key,
+            timeout_s=settings.EVOLUTION_TIMEOUT_SECONDS,
+        )
 
     @cached_property
     def breaker(self) -> CircuitBreaker:
@@ -241,6 +246,23 @@ class Resources:
         store = self.__dict__.get("media_store")
         if store is not None:
             await store.aclose()
+
+
+def build_notifier(settings: Settings) -> Notifier | None:
+    """The managers' Slack channel as `Resources.notifier` builds it (the incoming webhook,
+    else the bot posting to SLACK_CHANNEL; None without either), from settings alone: the
+    watchdogs alarm with it while Postgres and Redis are down."""
+    from app.integrations.slack import SlackBot, SlackChannelNotifier, SlackWebhookNotifier
+
+    url = settings.SLACK_WEBHOOK_URL
+    if url is not None:
+        return SlackWebhookNotifier(url.get_secret_value(), settings.SLACK_CHANNEL)
+    token = settings.SLACK_BOT_TOKEN
+    if token is None or not settings.SLACK_CHANNEL:
+        return None
+    base_url = settings.SLACK_API_BASE_URL
+    bot = SlackBot(token.get_secret_value(), base_url=str(base_url) if base_url else None)
+    return SlackChannelNotifier(bot, settings.SLACK_CHANNEL)
 
 
 @asynccontextmanager

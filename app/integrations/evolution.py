@@ -8,6 +8,7 @@ import json
 import re
 import secrets
 import time
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -27,10 +28,23 @@ class EvolutionSender:
     the delay, and a client timeout during it would re-send. Julia waits on her side instead.
     """
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float | None = None,
+    ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._headers = {"apikey": api_key}
+        # How long sendText's answer is awaited (the client's own timeout when not given).
+        self._timeout: httpx.Timeout | Any = (
+            httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))
+            if timeout_s is not None
+            else httpx.USE_CLIENT_DEFAULT
+        )
 
     async def send_text(self, instance: str, number: str, text: str) -> str:
         try:
@@ -38,6 +52,7 @@ class EvolutionSender:
                 f"{self._base}/message/sendText/{instance}",
                 json={"number": number, "text": text},
                 headers=self._headers,
+                timeout=self._timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left (refused, DNS, no connection): sending again is safe.
@@ -126,8 +141,14 @@ def classify_send_failure(response: httpx.Response) -> tuple[SendOutcome, str]:
     status = response.status_code
     if status in (502, 503):
         return "not_sent", "gateway unavailable"  # the proxy in front had no Evolution
+    if status == 504:
+        return "unknown", "gateway timeout"  # the proxy gave up on an Evolution still working
     if status >= 500:
-        return "unknown", "server error"
+        # Evolution answers a failed send itself with a 400 (above); a 5xx is the server
+        # failing around it (src/main.ts:110-116), before the message reached Baileys. Sent
+        # again after a wait, and a late `send.message` echo, if it did go, marks it sent
+        # first (app/domain/inbox/intake.py), so it is not doubled.
+        return "not_sent", "server error"
     if status != 400:
         return "rejected", "refused"  # 401 apikey, 404 instance, 413, 422: fails again
     try:

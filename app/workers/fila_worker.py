@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -14,21 +15,23 @@ from contextlib import AsyncExitStack
 from typing import Any, ClassVar, cast
 
 import uvloop
-from arq.worker import Function, Worker, create_worker, func
+from arq.connections import create_pool
+from arq.worker import Function, Worker, func, get_kwargs
 
 from app.core import queue
 from app.core.config import Settings
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY, redis_settings
-from app.core.resources import Resources, open_resources
+from app.core.resources import Resources, build_notifier
+from app.domain.operations.watchdog import watching
 from app.workers.boundary import arq_job
 from app.workers.chatwoot_jobs import mirror_chatwoot, run_chatwoot_event
 from app.workers.inbox_jobs import InboxDrainer
 from app.workers.jobs import deliver_reply, run_turn
 from app.workers.media_jobs import process_media
 from app.workers.outreach_jobs import send_outbound
-from app.workers.runtime import settings_or_exit
+from app.workers.runtime import DEPENDENCY_ERRORS, Outage, patient_resources, settings_or_exit
 from app.workers.slack_jobs import run_slack_command
 from app.workers.status_jobs import ResumeWatcher
 from app.workers.wiring import media_services, turn_services
@@ -46,7 +49,10 @@ async def ping(ctx: dict[str, Any], token: str) -> str:
 async def startup(ctx: dict[str, Any]) -> None:
     stack = AsyncExitStack()
     ctx["stack"] = stack
-    ctx["res"] = await stack.enter_async_context(open_resources(ctx["settings"]))
+    # Postgres or Redis down at start: wait for them here rather than exit.
+    ctx["res"] = await stack.enter_async_context(
+        patient_resources(ctx["settings"], service="worker")
+    )
     ctx["turns"] = turn_services(ctx["res"])
     ctx["media"] = media_services(ctx["res"])
     # Applies what the webhook edge stored; drains at once, then on the edge's signal.
@@ -111,12 +117,68 @@ class WorkerSettings:
     poll_delay = 0.02
 
 
-def build_worker(settings: Settings) -> Worker:
-    return create_worker(
-        cast(Any, WorkerSettings),
-        redis_settings=redis_settings(settings.redis_dsn),
-        health_check_interval=settings.HEARTBEAT_SECONDS,
-        ctx={"settings": settings},
+class JuliaWorker(Worker):
+    """arq's worker, kept alive through a Redis outage of any length.
+
+    arq gives up on Redis after `conn_retries` at start and lets any Redis error of its poll
+    loop end `main()`, so the process exits. Here the first connection is retried for as
+    long as it takes, and a poll that fails on Redis waits (doubling up to
+    RECONNECT_MAX_SECONDS) and polls again: redis-py opens a fresh connection on the next
+    command. Jobs whose Redis bookkeeping was lost run again (they are safe to run twice);
+    messages stored meanwhile are applied by the inbox drainer and the scheduler's sweep.
+    """
+
+    def __init__(self, *args: Any, reconnect_max_seconds: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.redis_outage = Outage("redis", service="worker", max_delay=reconnect_max_seconds)
+        self.watch = contextlib.AsyncExitStack()
+
+    async def main(self) -> None:
+        # The watchdog first: it alarms even while Redis or Postgres keeps us from starting.
+        settings: Settings = self.ctx["settings"]
+        await self.watch.enter_async_context(watching("worker", settings, build_notifier(settings)))
+        assert self.redis_settings is not None  # build_worker always passes them
+        once = dataclasses.replace(self.redis_settings, conn_retries=0)
+        while self._pool is None:
+            try:
+                self._pool = await create_pool(
+                    once,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except DEPENDENCY_ERRORS as exc:
+                await asyncio.sleep(self.redis_outage.failed(exc))
+        self.redis_outage.ok()
+        await super().main()
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except DEPENDENCY_ERRORS as exc:
+            await asyncio.sleep(self.redis_outage.failed(exc))
+        else:
+            self.redis_outage.ok()
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        except DEPENDENCY_ERRORS as exc:  # stopping while Redis is down: nothing to tidy
+            log.warning("worker.close_unclean", error=type(exc).__name__)
+        finally:
+            await self.watch.aclose()
+
+
+def build_worker(settings: Settings) -> JuliaWorker:
+    return JuliaWorker(
+        **{
+            **get_kwargs(cast(Any, WorkerSettings)),
+            "redis_settings": redis_settings(settings.redis_dsn),
+            "health_check_interval": settings.HEARTBEAT_SECONDS,
+            "ctx": {"settings": settings},
+        },
+        reconnect_max_seconds=settings.RECONNECT_MAX_SECONDS,
     )
 
 

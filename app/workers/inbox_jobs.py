@@ -52,6 +52,8 @@ class InboxDrainer:
 
     async def _run(self) -> None:
         poll = self._res.settings.INBOX_POLL_SECONDS
+        # Back soon after an outage: no longer than the worker's own reconnect backoff.
+        most = max(poll, min(MAX_BACKOFF_SECONDS, self._res.settings.RECONNECT_MAX_SECONDS))
         backoff = 0.0
         while not self._stopping.is_set():
             try:
@@ -69,12 +71,12 @@ class InboxDrainer:
                     self._waiting = None
                 backoff = 0.0
             except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                backoff = min(max(backoff * 2, poll), MAX_BACKOFF_SECONDS)
+                backoff = min(max(backoff * 2, poll), most)
                 log.warning("inbox.drainer_error", error=type(exc).__name__, retry_in=backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
             except Exception:  # the task's boundary: logged, and the drainer goes on
-                backoff = min(max(backoff * 2, poll), MAX_BACKOFF_SECONDS)
+                backoff = min(max(backoff * 2, poll), most)
                 log.exception("inbox.drainer_crashed", retry_in=backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)

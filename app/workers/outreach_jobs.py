@@ -55,6 +55,7 @@ async def processar_campanhas(res: Resources) -> None:
     now = datetime.now(UTC)
     result = await campaigns.process(res.db, res.settings, now=now, rng=random.Random())  # noqa: S311
     await enqueue_sends(res.redis, res.db, result.written)
+    result.raise_failures()
 
 
 async def processar_followups(res: Resources) -> None:

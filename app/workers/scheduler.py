@@ -27,9 +27,10 @@ from app.core.embedded import embedded_defaults
 from app.core.lease import Lease
 from app.core.logging import configure_logging, get_logger
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_LEADER_KEY
-from app.core.resources import Resources, open_resources
+from app.core.resources import Resources, build_notifier
 from app.domain.agent.waiting import drain_stale_inbox
 from app.domain.operations import repository, retention
+from app.domain.operations.watchdog import watching
 from app.workers import boundary
 from app.workers.alert_jobs import alertas, relatorio_diario, verificar_saude
 from app.workers.briefing_jobs import sync_briefings
@@ -47,7 +48,7 @@ from app.workers.outreach_jobs import (
     sincronizar_modelos,
 )
 from app.workers.reservation_jobs import reservas
-from app.workers.runtime import settings_or_exit
+from app.workers.runtime import StoppedWaiting, patient_resources, settings_or_exit
 
 log = get_logger("app.workers.scheduler")
 
@@ -250,8 +251,16 @@ async def serve(settings: Settings, jobs: list[JobSpec] | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_resources(settings) as res:
-        await JuliaScheduler(res, jobs if jobs is not None else job_table(settings)).run(stop)
+    # Postgres or Redis down at start: wait for them rather than exit (the lease and the
+    # job runs already ride out an outage once running).
+    try:
+        async with (
+            watching("scheduler", settings, build_notifier(settings)),
+            patient_resources(settings, service="scheduler", stop=stop) as res,
+        ):
+            await JuliaScheduler(res, jobs if jobs is not None else job_table(settings)).run(stop)
+    except StoppedWaiting:
+        log.info("Scheduler stopped", waiting_for_dependencies=True)
 
 
 def main() -> None:

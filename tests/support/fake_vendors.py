@@ -599,6 +599,7 @@ class FakeEvolution(_Vendor):
         self.presence_blocks = True
         self._failures: deque[int] = deque()
         self._answers: deque[tuple[int, Any, float]] = deque()
+        self._late: deque[float] = deque()
         # Instances whose own Chatwoot integration is on (GET /chatwoot/find/{instance}).
         self.chatwoot_enabled: set[str] = set()
         # getBase64FromMediaMessage: message id -> the answer's body (see add_media)
@@ -610,6 +611,13 @@ class FakeEvolution(_Vendor):
         message `message_id`; an unknown id answers Evolution's 400."""
         with self._lock:
             self.media[message_id] = body
+
+    def send_late_next(self, after: float, times: int = 1) -> None:
+        """The next `times` sendText calls deliver the message (it is recorded, as WhatsApp
+        got it) but answer only after `after` seconds: a client that times out first never
+        learns the message id."""
+        with self._lock:
+            self._late.extend([after] * times)
 
     def answer_next(self, status: int, body: Any, *, after: float = 0.0) -> None:
         """The next sendText answers `status` with `body` (Evolution's error shape, see
@@ -632,6 +640,7 @@ class FakeEvolution(_Vendor):
             self.presences.clear()
             self._failures.clear()
             self._answers.clear()
+            self._late.clear()
             self.media.clear()
             self.media_requests.clear()
             self.api_key = "evo-key"
@@ -740,6 +749,9 @@ class FakeEvolution(_Vendor):
         now = time.time()
         with self._lock:
             self.sends.append(Sent(instance, number, text, message_id, now))
+            late = self._late.popleft() if self._late else 0.0
+        if late:
+            await asyncio.sleep(late)
         jid = number if "@" in number else f"{number}@s.whatsapp.net"
         return JSONResponse(
             {

@@ -324,10 +324,18 @@ async def _advance(svc: TurnServices, send_id: int) -> list[Outcome]:
             break  # a deferred part waits for its retry (the sweep hands it back)
         outcome = await svc.gateway.deliver(row.id)
         outcomes.append(outcome)
+        if outcome.status == "deferred" and outcome.reason == "envio_falhou":
+            # It surely did not leave: this part's job runs again after the backoff.
+            retry = await sends.get(svc.db, row.id)
+            if retry is not None and retry.status == "deferred":
+                await svc.schedule(retry.id, retry.not_before)
+            break
         if outcome.status in ("pending", "deferred") or outcome.reason == (
             "enviado_por_outro_processo"
         ):
             break  # another run has it, or the rest waits for the retry, in order
+        if outcome.reason in UNDELIVERED:
+            await _tell_a_person(svc, row, outcome.reason or "")
         if not outcome.sent:
             if row.turn_id is not None:
                 reason = f"anterior_{outcome.reason or outcome.status}"
@@ -341,6 +349,57 @@ async def _advance(svc: TurnServices, send_id: int) -> list[Outcome]:
             break
         row = await sends.next_open_reply(svc.db, row.conversation_id, row.id)
     return outcomes
+
+
+# A reply that did not reach the doctor for a reason no rule chose: a person must know.
+UNDELIVERED = ("envio_expirou", "resultado_incerto")
+
+
+async def _tell_a_person(svc: TurnServices, row: OutboundSend, reason: str) -> None:
+    """No doctor is left waiting in silence. A reply Evolution kept refusing past its
+    freshness hands the conversation to a person; one whose outcome is unknown (it may have
+    arrived, so it is never resent) is listed in Slack for a person to check."""
+    if row.conversation_id is None or row.doctor_id is None:
+        return
+    quoted = row.body if len(row.body) <= 300 else row.body[:297] + "..."
+    if reason == "envio_expirou":
+        async with transaction(svc.db) as conn:
+            await handoff.hand_to_human(
+                conn,
+                conversation_id=row.conversation_id,
+                doctor_id=row.doctor_id,
+                trigger="envio_falhou",
+                reason="o WhatsApp não aceitou a resposta da Julia a tempo",
+            )
+        minutes = int(svc.settings.REPLY_FRESH_SECONDS // 60) or 1
+        text = (
+            f"Handoff: +{row.to_phone} ficou sem resposta: o WhatsApp (Evolution) recusou o "
+            f'envio por mais de {minutes} min. A resposta que não saiu: "{quoted}". '
+            f"Conversa {row.conversation_id}; a Julia ficou em silêncio, responda por lá."
+        )
+        # Its own key: a handoff notice of minutes ago must not swallow this one.
+        key, kind = f"envio_expirou:{row.id}", "handoff"
+    else:
+        text = (
+            f"Envio incerto para +{row.to_phone}: o Evolution não respondeu a tempo e a "
+            f'mensagem pode ou não ter chegado (não será reenviada): "{quoted}". '
+            f"Conversa {row.conversation_id}: confira no WhatsApp e, se não chegou, responda."
+        )
+        key, kind = f"envio_incerto:{row.id}", "send_uncertain"
+    await notify(
+        svc.db,
+        svc.notifier,
+        key=key,
+        kind=kind,
+        severity="warning",
+        text=text,
+        cooldown=timedelta(minutes=10),
+        payload={"conversation_id": row.conversation_id, "send_id": row.id, "reason": reason},
+    )
+    if reason == "envio_expirou":
+        async with svc.db.acquire() as conn:
+            await handoff_repo.mark_notified(conn, row.conversation_id)
+    log.warning("outbound.told_a_person", send_id=row.id, reason=reason)
 
 
 def _first_reply_part(row: OutboundSend) -> bool:

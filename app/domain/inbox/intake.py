@@ -155,13 +155,29 @@ async def _message(conn: Conn, event: MessageEvent, result: IntakeResult) -> Non
         result.stored += stored is not None
         return
 
-    if event.from_me and await sends.is_own_send(
-        conn,
-        event.message_id,
-        list(brazil_variants(event.phone)) if event.phone else [],
-        event.text,
-    ):
-        return  # the echo of Julia's own send: the gateway records it
+    if event.from_me:
+        phones = list(brazil_variants(event.phone)) if event.phone else []
+        confirmed = await sends.confirm_by_echo(conn, event.message_id, phones, event.text)
+        if confirmed is not None:
+            # A send whose answer never came (timeout, 5xx) did reach WhatsApp: it is
+            # recorded as Julia's, and never sent again.
+            await conversations.insert_message(
+                conn,
+                conversation_id=confirmed.conversation_id,
+                doctor_id=confirmed.doctor_id,
+                direction="out",
+                author="system" if confirmed.kind == "system" else "julia",
+                instance=confirmed.instance,
+                provider_message_id=event.message_id,
+                body=confirmed.body,
+                processed=True,
+                outbound_send_id=confirmed.id,
+                turn_id=confirmed.turn_id,
+            )
+            log.warning("outbound.confirmed_by_echo", send_id=confirmed.id)
+            return
+        if await sends.is_own_send(conn, event.message_id, phones, event.text):
+            return  # the echo of Julia's own send: the gateway records it
 
     if (
         not event.from_me

@@ -21,14 +21,16 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.core.config import Settings
 from app.core.logging import get_logger
 from app.core.redis import QUEUE_NAME, WORKER_HEARTBEAT_KEY
 from app.domain.notices.service import notify
 from app.domain.operations import alerts_repository as repo
-from app.domain.operations.alerts_repository import DailyNumbers, TurnStats
+from app.domain.operations.alerts_repository import WORK_KINDS, DailyNumbers, TurnStats, WorkStats
 from app.domain.operations.health import OK, HealthReport
+from app.domain.operations.webhook_tally import webhook_counts
 from app.integrations.protocols import Notifier, Severity
 
 log = get_logger(__name__)
@@ -38,6 +40,9 @@ ALERT: Action = "alert"
 RECOVER: Action = "recover"
 
 HEALTH_FAILURES = 3  # spec: "Health check fail 3x"
+# The error rate alerts on a kind of work only with at least this many failures in the
+# window: at Julia's volumes one failed turn among ten is a glitch, two are a pattern.
+MIN_FAILURES = 2
 # An episode is over when the error rate falls below this fraction of the threshold, so a
 # rate hovering around 5% does not alert and recover every minute.
 RECOVERY_FRACTION = 0.5
@@ -133,12 +138,21 @@ def failing_checks(checks: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in checks.items() if value != OK}
 
 
+def kind_over(stats: TurnStats, *, threshold: float, min_volume: int) -> bool:
+    """One kind of work failing too often: over `threshold`, with at least `min_volume`
+    finished in the window and MIN_FAILURES of them failed (one glitch is not an episode)."""
+    return stats.total >= min_volume and stats.failed >= MIN_FAILURES and stats.rate > threshold
+
+
 def error_rate_step(
-    ep: Episode, stats: TurnStats, now: datetime, *, threshold: float, min_turns: int
+    ep: Episode, stats: WorkStats, now: datetime, *, threshold: float, min_volume: int
 ) -> Step:
-    """Too many failed turns, judged only with enough volume to mean something."""
-    bad = stats.total >= min_turns and stats.rate > threshold
-    return step(ep, bad=bad, now=now, cleared=stats.rate < threshold * RECOVERY_FRACTION)
+    """Too much failed work: any kind (turns, sends, webhooks, jobs) over the threshold with
+    enough volume; cleared when no kind keeps failing at half the threshold."""
+    kinds = stats.kinds.values()
+    bad = any(kind_over(k, threshold=threshold, min_volume=min_volume) for k in kinds)
+    cleared = all(k.rate < threshold * RECOVERY_FRACTION for k in kinds)
+    return step(ep, bad=bad, now=now, cleared=cleared)
 
 
 def circuit_step(
@@ -285,23 +299,49 @@ def health_recovery_text(previous: Episode, now: datetime) -> str:
     return f"Health check OK de novo: todos os checks passam (falhou por {_lasted(previous, now)})."
 
 
-def error_rate_alert_text(stats: TurnStats, window_minutes: int, threshold: float) -> str:
-    top = f" Erro mais comum: {stats.top_error[:200]}." if stats.top_error else ""
+_WHERE_TO_LOOK = {
+    "turnos": "`SELECT id, conversation_id, error FROM turns WHERE status = 'failed' "
+    f"ORDER BY id DESC LIMIT 20;` e {WORKER_LOGS}",
+    "envios": "`SELECT id, to_phone, reason, error FROM outbound_sends WHERE status = 'failed' "
+    "ORDER BY id DESC LIMIT 20;` e o Evolution (chips conectados?)",
+    "webhooks": f"{API_LOGS} (respostas 5xx: o banco caiu? o Evolution reenvia)",
+    "jobs": "`SELECT job_name, slot, error FROM job_runs WHERE status = 'failed' "
+    "ORDER BY id DESC LIMIT 20;` e `railway logs --service whats-agents-scheduler`",
+}
+
+
+def _kind_line(name: str, stats: TurnStats) -> str:
+    return f"{name} {stats.failed} de {stats.total} falharam ({_pct(stats.rate)})"
+
+
+def error_rate_alert_text(
+    stats: WorkStats, window_minutes: int, threshold: float, min_volume: int
+) -> str:
+    over = {
+        name: k
+        for name, k in stats.kinds.items()
+        if kind_over(k, threshold=threshold, min_volume=min_volume)
+    }
+    lines = "; ".join(_kind_line(name, k) for name, k in over.items())
+    top = "".join(
+        f" Erro mais comum ({name}): {k.top_error[:200]}."
+        for name, k in over.items()
+        if k.top_error
+    )
+    look = "; ".join(_WHERE_TO_LOOK[name] for name in over if name in _WHERE_TO_LOOK)
     return (
-        f"Taxa de erro alta: {stats.failed} de {stats.total} turnos falharam nos últimos "
-        f"{window_minutes} min ({_pct(stats.rate)}; limite {_pct(threshold)}).{top} "
-        "O que olhar: `SELECT id, conversation_id, error FROM turns WHERE status = 'failed' "
-        f"ORDER BY id DESC LIMIT 20;` e {WORKER_LOGS}."
+        f"Taxa de erro alta nos últimos {window_minutes} min (limite {_pct(threshold)}): "
+        f"{lines}.{top} O que olhar: {look}."
     )
 
 
 def error_rate_recovery_text(
-    stats: TurnStats, window_minutes: int, previous: Episode, now: datetime
+    stats: WorkStats, window_minutes: int, previous: Episode, now: datetime
 ) -> str:
+    lines = "; ".join(_kind_line(name, k) for name, k in stats.kinds.items() if k.total)
     return (
-        f"Taxa de erro normal de novo: {stats.failed} de {stats.total} turnos falharam nos "
-        f"últimos {window_minutes} min ({_pct(stats.rate)}). Episódio durou "
-        f"{_lasted(previous, now)}."
+        f"Taxa de erro normal de novo nos últimos {window_minutes} min"
+        f"{': ' + lines if lines else ''}. Episódio durou {_lasted(previous, now)}."
     )
 
 
@@ -483,20 +523,39 @@ async def on_health(ctx: Alerting, report: HealthReport, now: datetime) -> Actio
     return result.action
 
 
+async def work_stats(ctx: Alerting, since: datetime, until: datetime) -> WorkStats:
+    """Turns, sends, webhooks answered and scheduled jobs in the window. Webhooks are
+    counted in Redis (the API cannot record a 503 in the database that caused it); without
+    Redis that kind is left out this tick."""
+    kinds = {
+        "turnos": await repo.turn_stats(ctx.db, since, until),
+        "envios": await repo.send_stats(ctx.db, since, until),
+    }
+    try:
+        total, failed = await webhook_counts(ctx.redis, since, until)
+        kinds["webhooks"] = TurnStats(total=total, failed=failed)
+    except (RedisError, OSError) as exc:
+        log.warning("alert.webhook_counts_unavailable", error=type(exc).__name__)
+    kinds["jobs"] = await repo.job_stats(ctx.db, since, until)
+    return WorkStats(kinds={name: kinds[name] for name in WORK_KINDS if name in kinds})
+
+
 async def check_error_rate(ctx: Alerting, now: datetime) -> Action | None:
     s = ctx.settings
-    stats = await repo.turn_stats(ctx.db, now - timedelta(minutes=s.ALERT_WINDOW_MINUTES), now)
+    stats = await work_stats(ctx, now - timedelta(minutes=s.ALERT_WINDOW_MINUTES), now)
     result = await _advance(
         ctx,
         "taxa_erro",
         lambda ep: error_rate_step(
-            ep, stats, now, threshold=s.ALERT_ERROR_RATE, min_turns=s.ALERT_MIN_TURNS
+            ep, stats, now, threshold=s.ALERT_ERROR_RATE, min_volume=s.ALERT_MIN_VOLUME
         ),
     )
     if result is None or result.action is None:
         return None
     if result.action == ALERT:
-        text = error_rate_alert_text(stats, s.ALERT_WINDOW_MINUTES, s.ALERT_ERROR_RATE)
+        text = error_rate_alert_text(
+            stats, s.ALERT_WINDOW_MINUTES, s.ALERT_ERROR_RATE, s.ALERT_MIN_VOLUME
+        )
     else:
         text = error_rate_recovery_text(stats, s.ALERT_WINDOW_MINUTES, result.previous, now)
     await _send(ctx, key="error_rate", action=result.action, text=text, severity="warning")
@@ -575,6 +634,9 @@ async def check_worker(ctx: Alerting, now: datetime) -> Action | None:
 
 
 CHECKS = (check_error_rate, check_circuit, check_queue, check_worker)
+# With the watchdog on, every process watches the queue and the worker (watchdog.py), also
+# while the scheduler or a store is down; these two would post the same outage twice.
+WATCHED_ELSEWHERE = (check_queue, check_worker)
 
 
 async def check_all(ctx: Alerting, now: datetime) -> dict[str, Action | None]:
@@ -582,7 +644,8 @@ async def check_all(ctx: Alerting, now: datetime) -> dict[str, Action | None]:
     the first error is raised at the end so the job run is recorded as failed."""
     outcome: dict[str, Action | None] = {}
     errors: list[Exception] = []
-    for check in CHECKS:
+    checks = [c for c in CHECKS if not (ctx.settings.watchdog_on and c in WATCHED_ELSEWHERE)]
+    for check in checks:
         try:
             outcome[check.__name__] = await check(ctx, now)
         except Exception as exc:  # boundary of one check: the others still run

@@ -23,6 +23,25 @@ class TurnStats:
         return self.failed / self.total if self.total else 0.0
 
 
+# The kinds of work the error-rate alert counts, as the managers read them.
+WORK_KINDS = ("turnos", "envios", "webhooks", "jobs")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkStats:
+    """Finished work of each kind in a window (`TurnStats` per kind: total and failed)."""
+
+    kinds: dict[str, TurnStats]
+
+    @property
+    def total(self) -> int:
+        return sum(k.total for k in self.kinds.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(k.failed for k in self.kinds.values())
+
+
 @dataclass(frozen=True, slots=True)
 class DailyNumbers:
     active_conversations: int
@@ -111,3 +130,41 @@ async def daily_numbers(conn: Executor, start: datetime, end: datetime) -> Daily
     )
     assert row is not None
     return DailyNumbers(**dict(row))
+
+
+async def send_stats(conn: Executor, since: datetime, until: datetime) -> TurnStats:
+    """WhatsApp sends decided in the window: sent, or failed (blocked, deferred and cancelled
+    ones are rules at work, not errors)."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) AS total,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               mode() WITHIN GROUP (ORDER BY left(coalesce(reason, '') || ': ' || error, 200))
+                   FILTER (WHERE status = 'failed' AND error IS NOT NULL) AS top_error
+          FROM outbound_sends
+         WHERE status IN ('sent', 'failed')
+           AND coalesce(sent_at, decided_at) >= $1 AND coalesce(sent_at, decided_at) < $2
+        """,
+        since,
+        until,
+    )
+    assert row is not None
+    return TurnStats(total=row["total"], failed=row["failed"], top_error=row["top_error"])
+
+
+async def job_stats(conn: Executor, since: datetime, until: datetime) -> TurnStats:
+    """Scheduled job runs finished in the window, ok or failed (skipped ones are neither)."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) AS total,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               mode() WITHIN GROUP (ORDER BY left(job_name || ': ' || error, 200))
+                   FILTER (WHERE status = 'failed' AND error IS NOT NULL) AS top_error
+          FROM job_runs
+         WHERE started_at >= $1 AND started_at < $2 AND status IN ('ok', 'failed')
+        """,
+        since,
+        until,
+    )
+    assert row is not None
+    return TurnStats(total=row["total"], failed=row["failed"], top_error=row["top_error"])

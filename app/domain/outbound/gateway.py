@@ -161,6 +161,9 @@ class Gateway:
                 return Outcome(row.id, "pending", "em_envio")
             # A process died between claiming this send and recording its result.
             return await self._decide(row, _Decision("failed", "resultado_incerto"), now)
+        if row.status == "deferred" and row.reason == "envio_falhou" and self._stale(row, now):
+            # Handed back after its freshness ran out (a long outage, no worker meanwhile).
+            return await self._decide(row, _Decision("failed", "envio_expirou"), now)
         decision = await self._rule_blocking(row, now)
         if decision is None and row.proactive and row.shift_id is not None and self._freshen:
             # Nothing stale goes out: a quoted shift that is gone is rewritten or dropped.
@@ -306,6 +309,14 @@ class Gateway:
             )
             if benched:
                 log.warning("chip.benched", chip_id=row.chip_id, instance=row.instance)
+        if exc.retryable and self._stale(row, now):
+            # Evolution refused it for longer than a reply stays worth sending: a person
+            # takes the conversation (the turn hands it over and tells Slack).
+            await sends.mark_outcome(
+                self._db, row.id, "failed", "envio_expirou", error=str(exc), at=now
+            )
+            log.error("outbound.expired", send_id=row.id, error=str(exc))
+            return Outcome(row.id, "failed", "envio_expirou")
         if exc.retryable:
             await sends.mark_outcome(
                 self._db,
@@ -313,7 +324,7 @@ class Gateway:
                 "deferred",
                 "envio_falhou",
                 error=str(exc),
-                not_before=now + RETRY_AFTER,
+                not_before=now + self._retry_delay(row),
                 at=now,
             )
             log.warning("outbound.deferred", send_id=row.id, error=str(exc))
@@ -323,6 +334,21 @@ class Gateway:
         await sends.mark_outcome(self._db, row.id, "failed", reason, error=str(exc), at=now)
         log.error("outbound.failed", send_id=row.id, outcome=exc.outcome, error=str(exc))
         return Outcome(row.id, "failed", reason)
+
+    def _retry_delay(self, row: OutboundSend) -> timedelta:
+        """The wait before sending again a message that surely did not leave: doubling from
+        SEND_RETRY_FIRST_SECONDS (its attempts counted this one) up to SEND_RETRY_MAX_SECONDS.
+        The first wait also lets a late echo arrive if, against its answer, it did go."""
+        s = self._settings
+        first, most = s.SEND_RETRY_FIRST_SECONDS, s.SEND_RETRY_MAX_SECONDS
+        return timedelta(seconds=min(most, first * 2 ** max(row.attempts, 0)))
+
+    def _stale(self, row: OutboundSend, now: datetime) -> bool:
+        """A reply (never a proactive message, which waits for its window anyway) planned
+        longer than REPLY_FRESH_SECONDS ago is no longer worth retrying."""
+        if row.proactive or row.created_at is None:
+            return False
+        return now - row.created_at > timedelta(seconds=self._settings.REPLY_FRESH_SECONDS)
 
     async def _decide(self, row: OutboundSend, decision: _Decision, now: datetime) -> Outcome:
         await sends.mark_outcome(

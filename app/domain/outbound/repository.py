@@ -34,11 +34,13 @@ class OutboundSend:
     sent_at: datetime | None
     typing_ms: int = 0  # "digitando…" shown before a reply part, ending at not_before
     shift_id: int | None = None  # the shift a proactive text quotes
+    created_at: datetime | None = None  # when it was planned: a reply's freshness counts from it
 
 
 _COLUMNS = """id, idempotency_key, kind, proactive, doctor_id, to_phone, conversation_id,
               turn_id, chip_id, instance, body, status, reason, attempts, provider_message_id,
-              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms, shift_id"""
+              autonomous, campaign_id, not_before, decided_at, sent_at, typing_ms, shift_id,
+              created_at"""
 
 
 def _send(row: asyncpg.Record) -> OutboundSend:
@@ -321,24 +323,60 @@ async def conversations_with_due_replies(
     return [r["conversation_id"] for r in rows]
 
 
+# How late an echo of a send whose answer never came (a timeout, a 5xx) is still taken as ours.
+LATE_ECHO_WINDOW = timedelta(minutes=30)
+
+
 async def is_own_send(
     conn: Executor, provider_message_id: str, to_phones: list[str], body: str | None
 ) -> bool:
     """Did Julia send this? By provider id, or (when the echo beats the send's response) by
-    a send to the same number with the same text still in flight in the last minutes."""
+    a send to the same number with the same text still in flight in the last minutes, or
+    (a late echo) one whose answer never came: its outcome unknown, or failed to be retried."""
     return bool(
         await conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM outbound_sends WHERE provider_message_id = $1)
                    OR EXISTS (SELECT 1 FROM outbound_sends
                               WHERE to_phone = ANY($2::text[]) AND body = $3
                                 AND status IN ('pending', 'sent')
-                                AND updated_at > now() - $4::interval)""",
+                                AND updated_at > now() - $4::interval)
+                   OR EXISTS (SELECT 1 FROM outbound_sends
+                              WHERE to_phone = ANY($2::text[]) AND body = $3
+                                AND ((status = 'failed' AND reason = 'resultado_incerto')
+                                     OR (status = 'deferred' AND reason = 'envio_falhou'))
+                                AND updated_at > now() - $5::interval)""",
             provider_message_id,
             to_phones,
             body,
             timedelta(minutes=5),
+            LATE_ECHO_WINDOW,
         )
     )
+
+
+async def confirm_by_echo(
+    conn: Executor, provider_message_id: str, to_phones: list[str], body: str | None
+) -> OutboundSend | None:
+    """A late echo proves a send whose answer never came did reach WhatsApp: record it as
+    sent (with the echo's id), so it is never sent again. Returns the send, or None when no
+    such send waits (the echo of a send already recorded, or not ours)."""
+    row = await conn.fetchrow(
+        f"""UPDATE outbound_sends SET status = 'sent', reason = 'confirmado_pelo_eco',
+                   provider_message_id = $1, sent_at = now(), decided_at = now()
+             WHERE id = (SELECT id FROM outbound_sends
+                          WHERE to_phone = ANY($2::text[]) AND body = $3
+                            AND ((status = 'failed' AND reason = 'resultado_incerto')
+                                 OR (status = 'deferred' AND reason = 'envio_falhou'))
+                            AND updated_at > now() - $4::interval
+                          ORDER BY id LIMIT 1
+                          FOR UPDATE SKIP LOCKED)
+         RETURNING {_COLUMNS}""",
+        provider_message_id,
+        to_phones,
+        body,
+        LATE_ECHO_WINDOW,
+    )
+    return _send(row) if row is not None else None
 
 
 async def is_manager_number(conn: Executor, phones: list[str]) -> bool:

@@ -228,6 +228,18 @@ async def refresh_targets(conn: Executor, campaign: Campaign, *, now: datetime) 
 class TickResult:
     written: list[int] = field(default_factory=list)  # outbound send ids to deliver
     concluded: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)  # campaign id -> error
+
+    def raise_failures(self) -> None:
+        """After the healthy campaigns' work is handed on: a broken campaign fails the job
+        (recorded `failed` in job_runs, counted by the error-rate alert), never `ok`."""
+        if self.failed:
+            detail = "; ".join(f"campanha {cid}: {err}" for cid, err in self.failed.items())
+            raise CampaignTickFailed(f"{len(self.failed)} campanha(s) falharam: {detail}"[:1000])
+
+
+class CampaignTickFailed(Exception):
+    """Some campaigns could not be processed in a tick (the others were)."""
 
 
 async def process(
@@ -244,11 +256,9 @@ async def process(
             async with transaction(db) as conn:
                 written, concluded = await _tick(conn, settings, campaign, hours, now, rng)
         except Exception as exc:  # one broken campaign must not stop the others
-            log.error(
-                "campaign.tick_failed",
-                campaign_id=campaign.id,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("campaign.tick_failed", campaign_id=campaign.id, error=error)
+            result.failed[campaign.id] = error
             continue
         # Only what the committed transaction wrote is handed to the workers.
         result.written.extend(written)
