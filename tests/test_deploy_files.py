@@ -144,13 +144,17 @@ def _health(sha: str, status: str = "healthy", **checks: str) -> dict[str, Any]:
     }
 
 
-def _wait_healthy(url: str, sha: str, tries: int) -> subprocess.CompletedProcess[str]:
+def _wait_healthy(
+    url: str, sha: str, tries: int, processes: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(CI_SCRIPTS / "wait_healthy.sh"), url, sha, str(tries)],
         capture_output=True,
         text=True,
         timeout=60,
-        env=_script_env(WAIT_HEALTHY_SLEEP="0.01", WAIT_HEALTHY_TIMEOUT="5"),
+        env=_script_env(
+            WAIT_HEALTHY_SLEEP="0.01", WAIT_HEALTHY_TIMEOUT="5", WAIT_HEALTHY_PROCESSES=processes
+        ),
     )
 
 
@@ -290,6 +294,8 @@ def test_workflow_deploys_checks_health_and_rolls_back() -> None:
     rollback = names.index("rollback")
     assert record < first_up < health < rollback
     assert "/health/deep" in steps[health]["run"] and "GIT_SHA" in steps[health]["run"]
+    # The gate covers the three services: the worker and scheduler must run the new commit.
+    assert steps[health]["env"]["WAIT_HEALTHY_PROCESSES"] == "worker scheduler"
     assert "failure()" in steps[rollback]["if"]
     assert "rollback.sh" in steps[rollback]["run"]
 
@@ -352,6 +358,34 @@ def test_wait_healthy_fails_on_another_sha() -> None:
         result = _wait_healthy(url + "/health/deep", SHA, 2)
     assert result.returncode == 1
     assert len(recorder.requests) == 2
+
+
+def test_wait_healthy_waits_for_the_worker_and_scheduler_of_the_new_deploy() -> None:
+    old = "f" * 40
+
+    def answer(worker: dict[str, float], scheduler: dict[str, float]) -> dict[str, Any]:
+        return {**_health(SHA), "versions": {"worker": worker, "scheduler": scheduler}}
+
+    answers = [
+        (200, answer({old: 2.0}, {old: 4.0})),  # the api is new, the others still old
+        (200, answer({old: 9.0, SHA[:7]: 1.0}, {old: 3.0})),  # the new worker is up
+        (200, answer({SHA: 0.5}, {old: 12.0, SHA: 2.0})),  # and the new scheduler
+    ]
+    with _server(answers) as (url, recorder):
+        result = _wait_healthy(url + "/health/deep", SHA, 5, processes="worker scheduler")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(recorder.requests) == 3
+    assert f"waiting for worker runs {old}; scheduler runs {old}" in result.stdout
+    assert "worker scheduler run it too" in result.stdout
+
+
+def test_wait_healthy_fails_when_a_new_worker_never_comes_up() -> None:
+    body = {**_health(SHA), "versions": {"worker": {}, "scheduler": {SHA: 1.0}}}
+    with _server([(200, body)]) as (url, recorder):
+        result = _wait_healthy(url + "/health/deep", SHA, 3, processes="worker scheduler")
+    assert result.returncode == 1
+    assert len(recorder.requests) == 3
+    assert "waiting for worker runs nothing" in result.stdout
 
 
 def test_wait_healthy_fails_when_nothing_listens() -> None:

@@ -30,12 +30,25 @@ def _deep_health(port: int, timeout: float) -> httpx.Response:
 def test_dev_runs_everything_on_embedded_services_and_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / ".julia"
     port = free_port()
-    env = base_env(ENVIRONMENT="development", JULIA_DATA_DIR=str(data), HEARTBEAT_SECONDS="1")
+    env = base_env(
+        ENVIRONMENT="development",
+        JULIA_DATA_DIR=str(data),
+        HEARTBEAT_SECONDS="1",
+        GIT_SHA="0a1b2c3d4e5f",
+    )
     proc = Proc(["python", "-m", "app", "dev", "--port", str(port)], env)
     try:
         body = _deep_health(port, timeout=90).json()
-        assert body["status"] == "healthy"
+        assert body["status"] == "healthy" and body["git_sha"] == "0a1b2c3d4e5f"
         assert body["checks"]["redis"] == "ok" and body["checks"]["supabase"] == "ok"
+        # The worker and the scheduler say which build they run (the deploy gate's evidence).
+        deadline = time.monotonic() + 30
+        while set(body["versions"]["worker"]) | set(body["versions"]["scheduler"]) != {
+            "0a1b2c3d4e5f"
+        } or not (body["versions"]["worker"] and body["versions"]["scheduler"]):
+            assert time.monotonic() < deadline, body["versions"]
+            time.sleep(0.5)
+            body = _deep_health(port, timeout=10).json()
         proc.wait_for("dev.demo_data.seeded", timeout=5)
         proc.wait_for("Worker started", timeout=5)
         proc.wait_for("Job executed: heartbeat", timeout=10)

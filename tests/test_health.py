@@ -46,6 +46,7 @@ async def test_deep_health_ok_with_build_info(
     assert body["environment"] == "test" and body["version"] == "1.0.0"
     # No worker or scheduler runs in this test: reported, but the api itself is healthy.
     assert body["processes"] == {"worker": "no heartbeat", "scheduler": "no heartbeat"}
+    assert body["versions"] == {"worker": {}, "scheduler": {}}
 
 
 async def test_deep_health_names_redis_when_it_is_down(

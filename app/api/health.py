@@ -37,6 +37,7 @@ async def health_deep(resources: ResourcesDep) -> JSONResponse:
         **_build_info(resources.settings),
         "checks": report.checks,
         "processes": report.processes,
+        "versions": report.versions,
     }
     if report.warnings:
         body["warnings"] = report.warnings

@@ -18,7 +18,7 @@ import uvloop
 from arq.connections import create_pool
 from arq.worker import Function, Worker, func, get_kwargs
 
-from app.core import queue
+from app.core import queue, versions
 from app.core.config import Settings
 from app.core.embedded import embedded_defaults
 from app.core.logging import configure_logging, get_logger
@@ -56,7 +56,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["turns"] = turn_services(ctx["res"])
     ctx["media"] = media_services(ctx["res"])
     # Applies what the webhook edge stored; drains at once, then on the edge's signal.
-    drainer = InboxDrainer(ctx["res"])
+    drainer = InboxDrainer(ctx["res"], ctx.get("wake_in"))
     drainer.start()
     ctx["inbox_drainer"] = drainer
     # Notices a resume written straight into julia_status (the runbook's SQL).
@@ -111,10 +111,17 @@ class WorkerSettings:
     job_timeout = 180
     keep_result = 60
     max_tries = 5
-    # The queue's wake-up: a due job starts within 20 ms (10 ms on average). One
-    # ZRANGEBYSCORE per poll: ~48 commands/s and ~0.6% of a Valkey core while idle
-    # (docs/benchmarks.md, benchmarks/turns.py --poll).
-    poll_delay = 0.02
+    # arq's loop only yields between polls; JuliaWorker waits IDLE_POLL_S there instead,
+    # woken early by the drainer (`wake_in`).
+    poll_delay = 0.001
+
+
+# The queue's idle wake-up: a job enqueued by another process starts within 20 ms (10 ms on
+# average). One ZRANGEBYSCORE per poll: ~48 commands/s and ~0.6% of a Valkey core while idle
+# (docs/benchmarks.md, benchmarks/turns.py --poll). Turns the drainer enqueues start at once.
+IDLE_POLL_S = 0.02
+# A job woken for is looked for this long after it is due (clocks agree to the ms).
+WAKE_MARGIN_S = 0.005
 
 
 class JuliaWorker(Worker):
@@ -132,6 +139,19 @@ class JuliaWorker(Worker):
         super().__init__(*args, **kwargs)
         self.redis_outage = Outage("redis", service="worker", max_delay=reconnect_max_seconds)
         self.watch = contextlib.AsyncExitStack()
+        self._wake: asyncio.Event | None = None
+        # The inbox drainer runs in this process: it tells the queue loop when the turns it
+        # just enqueued are due, so they start then rather than at the next idle poll.
+        self.ctx["wake_in"] = self.wake_in
+
+    def wake_in(self, seconds: float) -> None:
+        """Look at the queue in `seconds` (when a job this process enqueued is due)."""
+        if self._wake is None:
+            return
+        if seconds <= 0:
+            self._wake.set()
+        else:
+            asyncio.get_running_loop().call_later(seconds + WAKE_MARGIN_S, self._wake.set)
 
     async def main(self) -> None:
         # The watchdog first: it alarms even while Redis or Postgres keeps us from starting.
@@ -151,6 +171,7 @@ class JuliaWorker(Worker):
             except DEPENDENCY_ERRORS as exc:
                 await asyncio.sleep(self.redis_outage.failed(exc))
         self.redis_outage.ok()
+        self._wake = asyncio.Event()
         await super().main()
 
     async def _poll_iteration(self) -> None:
@@ -158,8 +179,21 @@ class JuliaWorker(Worker):
             await super()._poll_iteration()
         except DEPENDENCY_ERRORS as exc:
             await asyncio.sleep(self.redis_outage.failed(exc))
-        else:
-            self.redis_outage.ok()
+            return
+        self.redis_outage.ok()
+        # arq's own loop barely sleeps (poll_delay is tiny): the idle wait is here, cut
+        # short by `wake_in`. Idle, one ZRANGEBYSCORE every IDLE_POLL_S, as before.
+        if self._wake is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
+            self._wake.clear()
+
+    async def record_health(self) -> None:
+        due = time.time() - self._last_health_check >= self.health_check_interval
+        await super().record_health()
+        if due:  # with arq's heartbeat: this process's build, for the deploy gate
+            settings: Settings = self.ctx["settings"]
+            await versions.announce(self.pool, "worker", settings.git_sha, time.time())
 
     async def close(self) -> None:
         try:

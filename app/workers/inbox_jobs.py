@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import asyncpg
 from redis.exceptions import RedisError
@@ -27,8 +28,10 @@ STOP_GRACE_SECONDS = 10.0
 
 
 class InboxDrainer:
-    def __init__(self, res: Resources) -> None:
+    def __init__(self, res: Resources, wake_in: Callable[[float], None] | None = None) -> None:
         self._res = res
+        # The queue loop of this process: told when the turns just enqueued are due.
+        self._wake_in = wake_in
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._waiting: asyncio.Task[bool] | None = None
@@ -57,7 +60,9 @@ class InboxDrainer:
         backoff = 0.0
         while not self._stopping.is_set():
             try:
-                await drain.drain(self._res)
+                drained = await drain.drain(self._res)
+                if drained.turns and self._wake_in is not None:
+                    self._wake_in(self._res.settings.INBOUND_DEBOUNCE_SECONDS)
                 if self._stopping.is_set():
                     return
                 self._waiting = asyncio.create_task(wait_for_wake(self._res.redis, poll))

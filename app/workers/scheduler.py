@@ -21,7 +21,9 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from redis.exceptions import RedisError
 
+from app.core import versions
 from app.core.config import Settings
 from app.core.embedded import embedded_defaults
 from app.core.lease import Lease
@@ -210,6 +212,13 @@ class JuliaScheduler:
         interval = self.res.settings.SCHEDULER_LEASE_SECONDS / 3
         while not stop.is_set():
             await self.lease.refresh()
+            # Leader or standby, this process's build (the deploy gate waits for it).
+            try:
+                await versions.announce(
+                    self.res.redis, "scheduler", self.res.settings.git_sha, time.time()
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("scheduler.version_not_announced", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 

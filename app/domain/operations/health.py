@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.core import catalog_repository, migrations
+from app.core import catalog_repository, migrations, versions
 from app.core.config import Settings
 from app.core.redis import SCHEDULER_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
 from app.core.resources import Resources
@@ -24,6 +24,9 @@ CHECK_TIMEOUT_SECONDS = 3.0
 class HealthReport:
     checks: dict[str, str]
     processes: dict[str, str] = field(default_factory=dict)
+    # The builds each worker and scheduler process runs, heard from lately: sha -> seconds
+    # since (the deploy gate waits for the new commit's; app/core/versions.py).
+    versions: dict[str, dict[str, float]] = field(default_factory=dict)
     # Worth an operator's attention, never a failing check (the status stays as it is).
     warnings: dict[str, Any] = field(default_factory=dict)
 
@@ -109,6 +112,17 @@ async def deep_health(res: Resources) -> HealthReport:
             _run(lambda: _heartbeat(res, SCHEDULER_HEARTBEAT_KEY, stale)),
         )
         report.processes = {"worker": worker, "scheduler": scheduler}
+        fresh = max(
+            3.0 * res.settings.HEARTBEAT_SECONDS, float(res.settings.SCHEDULER_LEASE_SECONDS)
+        )
+        now = time.time()
+        for service in ("worker", "scheduler"):
+            try:
+                report.versions[service] = await asyncio.wait_for(
+                    versions.running(res.redis, service, now, fresh), CHECK_TIMEOUT_SECONDS
+                )
+            except Exception:  # informative: a failure here never fails the check
+                report.versions[service] = {}
         try:
             conflict = await conflict_warning(res)
         except Exception:  # a warning never fails the health check
