@@ -35,7 +35,7 @@ def test_chat_round_trip_through_the_running_system(
     worker = Proc([sys.executable, "-m", "app.workers.fila_worker"], env)
     chat = None
     try:
-        api.wait_for("Application startup complete", timeout=60)
+        api.wait_for("Uvicorn running on", timeout=60)  # listening: logged after the bind
         worker.wait_for("Worker started", timeout=60)
         chat = Proc(
             [

@@ -150,7 +150,7 @@ def test_production_logs_are_json_including_uvicorn(
     )
     proc = Proc([ENTRYPOINT], env)
     try:
-        proc.wait_for("Application startup complete", timeout=60)
+        proc.wait_for("Uvicorn running on", timeout=60)  # listening: logged after the bind
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
         proc.wait_for(r'GET /health HTTP/1.1\\?" 200', timeout=10)
     finally:

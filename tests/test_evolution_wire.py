@@ -273,7 +273,7 @@ def test_the_path_secret_never_reaches_a_log_line(
     )
     api = Proc([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)], env)
     try:
-        api.wait_for("Application startup complete", timeout=60)
+        api.wait_for("Uvicorn running on", timeout=60)  # listening: logged after the bind
         base = f"http://127.0.0.1:{port}/webhook/evolution/token"
         good = httpx.post(f"{base}/{secret}/connection-update", json=p.CONNECTION_UPDATE)
         assert good.status_code == 200, good.text
