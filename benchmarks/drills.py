@@ -184,7 +184,7 @@ class Rig:
         self.acked: dict[str, set[str]] = defaultdict(set)  # phone -> acked message ids
         self.posted: set[str] = set()
         self.seq = 0
-        self.alerts_seen = 0
+        self.seen_hook = self.seen_api = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self.started = time.monotonic()
@@ -195,6 +195,7 @@ class Rig:
         from tests.support.julia import vendor_settings
 
         self.fake.reset()
+        self.seen_hook = self.seen_api = 0
         self.faults.clear()
         self.fake.anthropic.default = responder
         self.dsn = await self.services.create_database(f"drill_{self.name}")
@@ -251,11 +252,14 @@ class Rig:
                 self.spawn(key)
 
     def watch_alerts(self) -> None:
-        """Timestamp every new Slack post (webhook or chat.postMessage)."""
-        posts = [*self.fake.slack.webhook_posts, *self.fake.slack.posted_messages]
-        for post in posts[self.alerts_seen :]:
+        """Timestamp every new Slack alert (webhook or chat.postMessage; a threaded post is
+        the answer to an operator's command, not an alert)."""
+        slack = self.fake.slack
+        hook, api = slack.webhook_posts[self.seen_hook :], slack.posted_messages[self.seen_api :]
+        self.seen_hook += len(hook)
+        self.seen_api += len(api)
+        for post in [*hook, *(p for p in api if not p.get("thread_ts"))]:
             self.ledger.alerts.append((time.monotonic(), str(post.get("text") or "")[:80]))
-        self.alerts_seen = len(posts)
 
     # -- doctors ------------------------------------------------------------------------------
 
@@ -477,7 +481,7 @@ async def postgres_restart(rig: Rig, size: Size) -> None:
 
 async def evolution_outage(rig: Rig, size: Size) -> None:
     """Evolution answers 500 for a while, then holds every sendText past the client's
-    timeout (and delivers it) for a while."""
+    timeout (and delivers it) for a while; doctors write before, during and after."""
     from tests.support import fake_controls
 
     await rig.start()
@@ -589,9 +593,7 @@ async def slack_command(rig: Rig, text: str) -> float:
 
 
 async def slack_pause(rig: Rig, text: str) -> float:
-    acked = await slack_command(rig, text)
-    rig.ledger.measures.setdefault("pause acks", []).append(time.strftime("%H:%M:%S"))
-    return acked
+    return await slack_command(rig, text)
 
 
 async def alarms(rig: Rig, size: Size) -> None:
@@ -651,7 +653,7 @@ DRILLS: dict[str, tuple[DrillFn, Size, Size]] = {
     "worker_kill": (worker_kill, Size(100, 20, 0, 60), Size(20, 8, 0, 40)),
     "redis": (redis_restart, Size(50, 20, 15, 60), Size(15, 8, 6, 40)),
     "postgres": (postgres_restart, Size(50, 20, 15, 60), Size(15, 8, 6, 40)),
-    "evolution": (evolution_outage, Size(40, 15, 20, 60), Size(12, 6, 6, 40)),
+    "evolution": (evolution_outage, Size(40, 45, 20, 60), Size(12, 18, 6, 40)),
     "anthropic": (anthropic_overload, Size(30, 10, 10, 45), Size(10, 5, 6, 30)),
     "storm": (storm, Size(40, 10, 0, 60), Size(12, 5, 0, 40)),
     "pause": (pause, Size(150, 0, 15, 0), Size(40, 0, 8, 0)),
@@ -663,9 +665,11 @@ def hard_timeout(size: Size) -> float:
     return 120 + 2 * size.window + 3 * size.outage + size.settle + 4 * 17
 
 
-async def run_drill(services: Services, fake: Any, faults: Any, name: str, quick: bool) -> Ledger:
+async def run_drill(
+    services: Services, fake: Any, faults: Any, name: str, quick: bool, size: Size | None = None
+) -> Ledger:
     fn, default, small = DRILLS[name]
-    size = small if quick else default
+    size = size or (small if quick else default)
     rig = Rig(services, fake, faults, name, list(DRILLS).index(name))
     try:
         await asyncio.wait_for(fn(rig, size), hard_timeout(size) + (300 if name == "alarms" else 0))
