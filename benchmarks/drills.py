@@ -124,7 +124,7 @@ class Ledger:
             f"{self.to_person}, sends {self.sends}",
             f"   duplicates {len(self.duplicates)} {self.duplicates[:5]}",
             f"   losses {len(self.losses)} {self.losses[:5]}"
-            + ("" if self.losses_count else " (waiting under the pause, not counted)"),
+            + ("" if self.losses_count else " (not counted in this drill)"),
             f"   alerts posted {len(self.alerts)}; kills {self.kills}; "
             f"restarts after a crash {self.restarts or 0}",
         ]
@@ -435,8 +435,9 @@ DrillFn = Callable[[Rig, Size], Awaitable[None]]
 
 
 async def worker_kill(rig: Rig, size: Size) -> None:
-    """SIGKILL the worker at random moments while doctors write, restarting it each time."""
-    await rig.start()
+    """SIGKILL the worker at random moments while doctors write, restarting it each time;
+    the typing delays at 0.3 of the real ones, so many kills land mid-typing."""
+    await rig.start(HUMAN_DELAY_SCALE="0.3")
     rng = random.Random(1)  # noqa: S311 - kill moments
     await rig.doctors_write([rig.phone(n) for n in range(size.doctors)], size.window, seed=1)
     end = time.monotonic() + size.window + 5
@@ -541,7 +542,7 @@ async def pause(rig: Rig, size: Size) -> None:
     """A Slack `pausar` under a backlog (real typing delays), then with the worker down."""
     from tests.test_slack import SIGNING_SECRET
 
-    rig.ledger.losses_count = False
+    rig.ledger.losses_count = False  # doctors wait under the pause
     await rig.start(
         HUMAN_DELAY_SCALE="1",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -619,7 +620,7 @@ async def alarms(rig: Rig, size: Size) -> None:
 
         return back
 
-    recover = max(20.0, size.outage / 2)
+    recover = 25.0
     for name, outage in (
         ("postgres", pg_down),
         ("redis", redis_down),
@@ -657,7 +658,7 @@ DRILLS: dict[str, tuple[DrillFn, Size, Size]] = {
     "anthropic": (anthropic_overload, Size(30, 10, 10, 45), Size(10, 5, 6, 30)),
     "storm": (storm, Size(40, 10, 0, 60), Size(12, 5, 0, 40)),
     "pause": (pause, Size(150, 0, 15, 0), Size(40, 0, 8, 0)),
-    "alarms": (alarms, Size(0, 0, 75, 0), Size(0, 0, 25, 0)),
+    "alarms": (alarms, Size(0, 0, 65, 0), Size(0, 0, 25, 0)),
 }
 
 
