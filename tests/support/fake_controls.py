@@ -67,7 +67,10 @@ class Faults:
             await self.app(scope, receive, send)
             return
         if fault.hang > 0:
+            # Read the request first: the client gives up (disconnects) while it is held.
+            body = await _read_body(receive)
             await asyncio.sleep(fault.hang)
+            receive = _replay(body)
         if fault.status is None:
             await self.app(scope, receive, send)
             return
@@ -76,6 +79,32 @@ class Faults:
         headers += [(k.encode(), v.encode()) for k, v in fault.headers.items()]
         await send({"type": "http.response.start", "status": fault.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # never disconnects: the vendor finishes its work
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 def install(fake: FakeVendors) -> Faults:
