@@ -328,7 +328,8 @@ class Rig:
     # -- what the doctors got -----------------------------------------------------------------
 
     def sends_to(self, phone: str) -> list[str]:
-        return self.fake.evolution.texts_to(phone)
+        texts: list[str] = self.fake.evolution.texts_to(phone)
+        return texts
 
     async def to_person(self) -> set[str]:
         conn = await asyncpg.connect(self.dsn, timeout=5)
@@ -376,6 +377,9 @@ class Rig:
             await asyncio.to_thread(self.services.stop_child, child)
         await self.client.aclose()
         led.kills, led.restarts = self.kills, dict(self.crashes)
+        for key, count in self.crashes.items():
+            if count >= MAX_RESTARTS:
+                led.problems.append(f"{key} exited {count} times: past the restart budget")
         led.posted = len(self.posted)
         acked_ids = {m for ids in self.acked.values() for m in ids}
         led.acked = len(acked_ids)
@@ -693,7 +697,8 @@ async def run(names: list[str], quick: bool, data: dict[str, Any]) -> list[Ledge
     fake = FakeVendors()
     faults = fake_controls.install(fake)
     ledgers = []
-    with Services() as services, fake:
+    services = Services()
+    with services, fake:
         common.quiet_logs()
         for name in names:
             print(f"-- {name} ...", file=sys.stderr)

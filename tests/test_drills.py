@@ -23,7 +23,8 @@ def rig_parts() -> Iterator[tuple[Services, Any, Any]]:
 
     fake = FakeVendors()
     faults = fake_controls.install(fake)
-    with Services() as services, fake:
+    services = Services()
+    with services, fake:
         yield services, fake, faults
 
 

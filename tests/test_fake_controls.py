@@ -22,8 +22,8 @@ def faulty() -> Iterator[tuple[FakeVendors, fake_controls.Faults]]:
         yield fake, faults
 
 
-async def send_text(fake: FakeVendors, timeout: float = 5.0) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=timeout) as client:
+async def send_text(fake: FakeVendors, wait: float = 5.0) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=wait) as client:
         return await client.post(
             f"{fake.url}/message/sendText/Revoluna",
             json={"number": PHONE, "text": "oi doutor"},
@@ -51,7 +51,7 @@ async def test_a_held_send_times_out_for_the_sender_and_is_still_delivered(fault
     fake_controls.evolution_timeout(faults, seconds=30, hold=1.0)
 
     with pytest.raises(httpx.ReadTimeout):
-        await send_text(fake, timeout=0.3)
+        await send_text(fake, wait=0.3)
 
     await fake.await_until(lambda: fake.evolution.texts_to(PHONE) == ["oi doutor"], timeout=5)
 
