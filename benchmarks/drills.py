@@ -624,7 +624,7 @@ async def alarms(rig: Rig, size: Size) -> None:
 
         return back
 
-    recover = 25.0
+    recover = 15.0
     for name, outage in (
         ("postgres", pg_down),
         ("redis", redis_down),
@@ -658,11 +658,11 @@ DRILLS: dict[str, tuple[DrillFn, Size, Size]] = {
     "worker_kill": (worker_kill, Size(100, 20, 0, 60), Size(20, 8, 0, 40)),
     "redis": (redis_restart, Size(50, 20, 15, 60), Size(15, 8, 6, 40)),
     "postgres": (postgres_restart, Size(50, 20, 15, 60), Size(15, 8, 6, 40)),
-    "evolution": (evolution_outage, Size(40, 45, 20, 60), Size(12, 18, 6, 40)),
+    "evolution": (evolution_outage, Size(40, 40, 15, 30), Size(12, 18, 6, 30)),
     "anthropic": (anthropic_overload, Size(30, 10, 10, 45), Size(10, 5, 6, 30)),
     "storm": (storm, Size(40, 10, 0, 60), Size(12, 5, 0, 40)),
     "pause": (pause, Size(150, 0, 15, 0), Size(40, 0, 8, 0)),
-    "alarms": (alarms, Size(0, 0, 65, 0), Size(0, 0, 25, 0)),
+    "alarms": (alarms, Size(0, 0, 50, 0), Size(0, 0, 25, 0)),
 }
 
 
