@@ -606,7 +606,7 @@ async def alarms(rig: Rig, size: Size) -> None:
     the first, and the recovery posts."""
     rig.ledger.losses_count = False
     await rig.start()
-    await asyncio.sleep(5)
+    await asyncio.sleep(2)
 
     async def pg_down() -> Callable[[], Any]:
         await asyncio.to_thread(rig.services.pg_stop)
@@ -655,12 +655,12 @@ async def alarms(rig: Rig, size: Size) -> None:
 
 DRILLS: dict[str, tuple[DrillFn, Size, Size]] = {
     # name: (drill, default size, --quick size)
-    "worker_kill": (worker_kill, Size(100, 20, 0, 60), Size(20, 8, 0, 40)),
-    "redis": (redis_restart, Size(50, 20, 15, 60), Size(15, 8, 6, 40)),
-    "postgres": (postgres_restart, Size(50, 20, 15, 60), Size(15, 8, 6, 40)),
+    "worker_kill": (worker_kill, Size(100, 20, 0, 45), Size(20, 8, 0, 30)),
+    "redis": (redis_restart, Size(50, 20, 15, 45), Size(15, 8, 6, 30)),
+    "postgres": (postgres_restart, Size(50, 20, 15, 45), Size(15, 8, 6, 30)),
     "evolution": (evolution_outage, Size(40, 40, 15, 30), Size(12, 18, 6, 30)),
-    "anthropic": (anthropic_overload, Size(30, 10, 10, 45), Size(10, 5, 6, 30)),
-    "storm": (storm, Size(40, 10, 0, 60), Size(12, 5, 0, 40)),
+    "anthropic": (anthropic_overload, Size(30, 10, 10, 30), Size(10, 5, 6, 30)),
+    "storm": (storm, Size(40, 10, 0, 45), Size(12, 5, 0, 30)),
     "pause": (pause, Size(150, 0, 15, 0), Size(40, 0, 8, 0)),
     "alarms": (alarms, Size(0, 0, 50, 0), Size(0, 0, 25, 0)),
 }
