@@ -92,6 +92,7 @@ class Ledger:
     acked_not_stored: int = 0
     turns: dict[str, int] = field(default_factory=dict)
     sends: int = 0
+    per_doctor: Counter[int] = field(default_factory=Counter)  # sends -> doctors
     doctors: int = 0
     answered: int = 0
     to_person: int = 0
@@ -121,7 +122,8 @@ class Ledger:
             f"{self.acked_not_stored}",
             f"   turns {self.turns}, outbound_sends {self.outbound}",
             f"   doctors {self.doctors}: answered {self.answered}, listed to a person "
-            f"{self.to_person}, sends {self.sends}",
+            f"{self.to_person}, sends {self.sends} (doctors by replies received: "
+            f"{dict(sorted(self.per_doctor.items()))})",
             f"   duplicates {len(self.duplicates)} {self.duplicates[:5]}",
             f"   losses {len(self.losses)} {self.losses[:5]}"
             + ("" if self.losses_count else " (not counted in this drill)"),
@@ -148,6 +150,7 @@ class Ledger:
             "answered": self.answered,
             "to_person": self.to_person,
             "sends": self.sends,
+            "sends_per_doctor": {str(k): v for k, v in sorted(self.per_doctor.items())},
             "duplicates": self.duplicates,
             "losses": self.losses,
             "alerts": [text for _, text in self.alerts],
@@ -411,6 +414,7 @@ class Rig:
         for phone, ids in sorted(self.acked.items()):
             texts = self.sends_to(phone)
             led.sends += len(texts)
+            led.per_doctor[len(texts)] += 1
             if texts:
                 led.answered += 1
             if phone in people:
