@@ -781,3 +781,29 @@ async def test_the_ledger_holds_no_more_openers_than_the_chips_can_send_today(
         written = await written_openers(capped, campaign_id)
     # One went; the chip's gap holds the rest, and nothing more is written than the day's cap.
     assert len(fake.evolution.sends) >= 1 and len(written) <= 4
+
+
+async def test_a_send_rewritten_by_another_process_is_never_claimed_with_the_old_text(
+    res: Resources, clock: FakeClock
+) -> None:
+    """Two deliveries of one opener meet: one saw the quoted shift gone and rewrote the
+    text, the other had read it before. The claim takes the text as read, so the stale copy
+    cannot be the one that goes (the ledger keeps what went out)."""
+    world = await seed_world(res.db, now=clock(), doctors=1, chips=CHIPS[:1])
+    row = await sends.create(
+        res.db,
+        key="campaign:1:1",
+        kind="followup",
+        proactive=True,
+        doctor_id=world.doctors[0],
+        to_phone=phone(1),
+        body="o texto antigo",
+        not_before=clock(),
+        shift_id=world.shifts[0],
+    )
+    rewritten = await sends.rewrite(
+        res.db, row.id, body="o texto novo", shift_id=world.shifts[2], attempts=0
+    )
+    assert rewritten is not None
+    assert not await sends.claim_attempt(res.db, row.id, 0, clock(), seen_body="o texto antigo")
+    assert await sends.claim_attempt(res.db, row.id, 0, clock(), seen_body="o texto novo")

@@ -178,7 +178,9 @@ class Gateway:
             row, decision = await self._admit(row, now)
         if decision is not None:
             return await self._decide(row, decision, now)
-        if not await sends.claim_attempt(self._db, row.id, row.attempts, now):
+        # The text as read: a process that rewrote it meanwhile (a quoted shift gone) sends
+        # its own version, never this one.
+        if not await sends.claim_attempt(self._db, row.id, row.attempts, now, seen_body=row.body):
             current = await sends.get(self._db, row.id)
             if current is None or current.attempts == row.attempts:
                 # Nobody else claimed it (a pause or an opt-out stopped it): its slots are

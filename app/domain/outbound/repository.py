@@ -164,10 +164,16 @@ async def lock(conn: Conn, send_id: int) -> OutboundSend | None:
 
 
 async def claim_attempt(
-    conn: Executor, send_id: int, seen_attempts: int, at: datetime | None = None
+    conn: Executor,
+    send_id: int,
+    seen_attempts: int,
+    at: datetime | None = None,
+    *,
+    seen_body: str | None = None,
 ) -> bool:
-    """Count an attempt, unless another process claimed the row since it was read, Julia
-    is paused (the newest julia_status row, read by this statement: a pause committed
+    """Count an attempt, unless another process claimed the row since it was read, or
+    rewrote its text (`seen_body`: a stale quoted shift, app/domain/outreach/freshness.py),
+    Julia is paused (the newest julia_status row, read by this statement: a pause committed
     before the claim stops the send, whatever any process read earlier), or (for a
     proactive message) the doctor opted out meanwhile. An opt-out cancels the queued rows
     in the same transaction, so the row lock orders the two."""
@@ -175,6 +181,7 @@ async def claim_attempt(
         """UPDATE outbound_sends s SET attempts = attempts + 1, status = 'pending',
                   decided_at = coalesce($3, now())
            WHERE id = $1 AND attempts = $2 AND status IN ('pending', 'deferred')
+             AND ($4::text IS NULL OR body = $4)
              AND coalesce((SELECT j.status FROM julia_status j
                            ORDER BY j.created_at DESC, j.id DESC LIMIT 1), 'ativo') = 'ativo'
              AND NOT (proactive AND EXISTS (SELECT 1 FROM doctors d
@@ -183,6 +190,7 @@ async def claim_attempt(
         send_id,
         seen_attempts,
         at,
+        seen_body,
     )
     return status.endswith(" 1")
 
