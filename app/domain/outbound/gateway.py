@@ -182,9 +182,10 @@ class Gateway:
         # its own version, never this one.
         if not await sends.claim_attempt(self._db, row.id, row.attempts, now, seen_body=row.body):
             current = await sends.get(self._db, row.id)
-            if current is None or current.attempts == row.attempts:
+            if current is None or (current.attempts == row.attempts and current.body == row.body):
                 # Nobody else claimed it (a pause or an opt-out stopped it): its slots are
-                # free again. When another worker did, the slots are that send's: keep them.
+                # free again. When another worker did, or rewrote its text and sends that,
+                # the slots are that send's: keep them.
                 await self._release(row)
                 if current is not None and current.status in ("pending", "deferred"):
                     paused = await self._rule_blocking(row, now)
