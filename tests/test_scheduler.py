@@ -6,13 +6,16 @@ import asyncio
 import re
 import signal
 import time
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
-from app.workers.scheduler import JobSpec, heartbeat
+from app.core.resources import Resources, open_resources
+from app.workers.scheduler import JobSpec, JuliaScheduler, heartbeat
 from tests.support.processes import Proc, base_env
 
 LEASE = 3
@@ -85,3 +88,36 @@ async def test_two_schedulers_run_each_tick_once_and_hand_over(
     assert len({r["host"] for r in rows}) == 2  # both replicas led, one after the other
     recorded = {r["slot"].isoformat() for r in rows}
     assert set(all_slots) <= recorded
+
+
+async def test_two_replicas_that_both_fire_run_each_slot_once_over_an_hour_of_fake_time(
+    settings: Any,
+) -> None:
+    """The worst case of two scheduler replicas: both believe they lead (a lease lost in a
+    long pause, say) and both fire every job, slightly out of step, for an hour of fake
+    time. The (job, slot) claim in `job_runs` still runs each tick once."""
+    runs: Counter[tuple[str, datetime]] = Counter()
+
+    def job(name: str, spec_every: int) -> Any:
+        async def run(res: Resources) -> None:
+            runs[(name, JobSpec(name, run, spec_every).slot(clock[0]))] += 1
+
+        return run
+
+    clock = [datetime(2026, 12, 7, 13, 0, tzinfo=UTC)]
+    specs = [JobSpec(n, job(n, every), every) for n, every in (("a", 30), ("b", 60), ("c", 300))]
+    async with open_resources(settings) as one, open_resources(settings) as other:
+        replicas = [JuliaScheduler(one, specs), JuliaScheduler(other, specs)]
+        start = clock[0]
+        for second in range(0, 3600, 5):
+            for spec in specs:
+                if second % spec.every_seconds:
+                    continue
+                for replica in replicas:  # both fire, the second a moment later
+                    clock[0] = start + timedelta(seconds=second + replicas.index(replica))
+                    await replica._tick(spec, spec.slot(clock[0]))
+        recorded = await one.db.fetch("SELECT job_name, count(*) AS n FROM job_runs GROUP BY 1")
+    per_job = Counter(name for name, _ in runs)
+    assert per_job == {"a": 120, "b": 60, "c": 12}
+    assert set(runs.values()) == {1}, "a slot ran twice"
+    assert {r["job_name"]: r["n"] for r in recorded} == {"a": 120, "b": 60, "c": 12}
