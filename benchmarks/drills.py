@@ -51,6 +51,8 @@ SETTINGS = {
     "HUMAN_DELAY_SCALE": "0.1",  # small but on: some kills land mid-typing
     "TURN_LOCK_SECONDS": "3",
     "SWEEP_AFTER_SECONDS": "6",  # the sweep every 5 s
+    # Each process's watchdog, as in production (it is off by default under ENVIRONMENT=test).
+    "WATCHDOG_ENABLED": "true",
 }
 WORKER = [sys.executable, "-m", "app.workers.fila_worker"]
 SCHEDULER = [sys.executable, "-m", "app.workers.scheduler"]

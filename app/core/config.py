@@ -307,7 +307,7 @@ class Settings(BaseSettings):
     WATCHDOG_ENABLED: bool | None = None
     WATCHDOG_SECONDS: float = Field(default=15.0, gt=0, le=300)
     ALARM_AFTER_SECONDS: float = Field(default=30.0, ge=0, le=3600)
-    PROCESS_GONE_SECONDS: float = Field(default=60.0, gt=0, le=3600)
+    PROCESS_GONE_SECONDS: float = Field(default=45.0, gt=0, le=3600)
     ALARM_BACKLOG_SECONDS: float = Field(default=90.0, gt=0, le=3600)
     API_HEALTH_URL: AnyHttpUrl | None = None
     SCHEDULER_LEASE_SECONDS: PositiveInt = 15

@@ -80,6 +80,12 @@ class LocalEpisode:
     open: bool = False  # raised (by this process or a peer) and not yet recovered
 
 
+# Alarms whose condition carries its own duration (a heartbeat missing for
+# PROCESS_GONE_SECONDS, a backlog older than ALARM_BACKLOG_SECONDS), so ALARM_AFTER_SECONDS,
+# the debounce of a failed probe, is not added to them.
+SELF_TIMED: frozenset[str] = frozenset({"scheduler", "worker"})
+
+
 class Watchdog:
     def __init__(
         self,
@@ -276,7 +282,10 @@ class Watchdog:
             ep = self.episodes[name]
             if problem:
                 ep.bad_since = ep.bad_since or now
-                if not ep.open and now - ep.bad_since >= after:
+                # A silent scheduler or a stalled worker is only reported once it has lasted
+                # PROCESS_GONE_SECONDS / ALARM_BACKLOG_SECONDS: no second wait on top.
+                wait = timedelta(0) if name in SELF_TIMED else after
+                if not ep.open and now - ep.bad_since >= wait:
                     ep.open = True
                     if await self._claim(name, now, pg_ok, redis_ok):
                         if await self._post(name, alarm_text(name, problem, ep.bad_since, self)):
