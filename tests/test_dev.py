@@ -43,9 +43,7 @@ def test_dev_runs_everything_on_embedded_services_and_stops_cleanly(tmp_path: Pa
         assert body["checks"]["redis"] == "ok" and body["checks"]["supabase"] == "ok"
         # The worker and the scheduler say which build they run (the deploy gate's evidence).
         deadline = time.monotonic() + 30
-        while set(body["versions"]["worker"]) | set(body["versions"]["scheduler"]) != {
-            "0a1b2c3d4e5f"
-        } or not (body["versions"]["worker"] and body["versions"]["scheduler"]):
+        while not all("0a1b2c3d4e5f" in body["versions"][p] for p in ("worker", "scheduler")):
             assert time.monotonic() < deadline, body["versions"]
             time.sleep(0.5)
             body = _deep_health(port, timeout=10).json()
