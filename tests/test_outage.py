@@ -62,6 +62,16 @@ def quick(fake_url: str) -> dict[str, Any]:
     }
 
 
+# Each process's watchdog, quick: it alarms on a store's outage and its end, once each
+# (peers' silence is not watched here).
+WATCHING = {
+    "WATCHDOG_ENABLED": "true",
+    "WATCHDOG_SECONDS": "0.5",
+    "ALARM_AFTER_SECONDS": "2",
+    "PROCESS_GONE_SECONDS": "3600",
+}
+
+
 async def test_worker_and_scheduler_ride_out_a_redis_outage(
     make_settings: Any, database_url: str, own_valkey: ValkeyServer, fake: Any
 ) -> None:
@@ -72,12 +82,7 @@ async def test_worker_and_scheduler_ride_out_a_redis_outage(
     env = process_env(settings, overrides)
     # Their watchdogs alarm on the outage, once, and on its end, once (the api of this test
     # runs in-process without one: its silence is not watched here).
-    env.update(
-        WATCHDOG_ENABLED="true",
-        WATCHDOG_SECONDS="0.5",
-        ALARM_AFTER_SECONDS="2",
-        PROCESS_GONE_SECONDS="3600",
-    )
+    env.update(WATCHING)
     fake.anthropic.script(text_reply("oi! tenho sim, te mando as opções"))
     fake.anthropic.script(text_reply("fechado, vou ver o de sábado pra você"))
 
@@ -134,12 +139,7 @@ async def test_worker_and_scheduler_wait_for_postgres_and_ride_out_its_outage(
     overrides = quick(fake.url)
     settings = make_settings(DATABASE_URL=database_url, REDIS_URL=redis_url, **overrides)
     env = process_env(settings, overrides)
-    env.update(
-        WATCHDOG_ENABLED="true",
-        WATCHDOG_SECONDS="0.5",
-        ALARM_AFTER_SECONDS="2",
-        PROCESS_GONE_SECONDS="3600",
-    )
+    env.update(WATCHING)
     fake.anthropic.script(text_reply("oi! tenho sim, te mando as opções"))
     fake.anthropic.script(text_reply("oi, tudo bem? tenho plantão sim"))
 

@@ -9,7 +9,8 @@ the dashboard is never open by default.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -792,8 +793,14 @@ class ErasureOut(BaseModel):
     suppressed: bool = Field(description="always true: the number stays on the suppression list")
 
 
-def _bad_phone(exc: privacy.InvalidPhone) -> HTTPException:
-    return HTTPException(400, str(exc))
+@asynccontextmanager
+async def _lgpd_transaction(res: Resources) -> AsyncIterator[Any]:
+    """The LGPD routes' unit of work: a number that is not a phone is 400."""
+    try:
+        async with transaction(res.db) as conn:
+            yield conn
+    except privacy.InvalidPhone as exc:
+        raise HTTPException(400, str(exc)) from exc
 
 
 @router.post(
@@ -802,13 +809,10 @@ def _bad_phone(exc: privacy.InvalidPhone) -> HTTPException:
     responses=_BAD_PHONE,
 )
 async def lgpd_opt_out(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) -> OptOutOut:
-    try:
-        async with transaction(res.db) as conn:
-            result = await privacy.record_opt_out(
-                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
-            )
-    except privacy.InvalidPhone as exc:
-        raise _bad_phone(exc) from exc
+    async with _lgpd_transaction(res) as conn:
+        result = await privacy.record_opt_out(
+            conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+        )
     return OptOutOut(phone=result.phone, found=result.found, newly=result.newly)
 
 
@@ -818,13 +822,10 @@ async def lgpd_opt_out(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) 
     responses=_BAD_PHONE,
 )
 async def lgpd_export(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) -> dict[str, Any]:
-    try:
-        async with transaction(res.db) as conn:
-            return await privacy.export_subject(
-                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
-            )
-    except privacy.InvalidPhone as exc:
-        raise _bad_phone(exc) from exc
+    async with _lgpd_transaction(res) as conn:
+        return await privacy.export_subject(
+            conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+        )
 
 
 @router.post(
@@ -833,12 +834,9 @@ async def lgpd_export(body: PhoneIn, operator: OperatorDep, res: ResourcesDep) -
     responses=_BAD_PHONE,
 )
 async def lgpd_erase(body: EraseIn, operator: OperatorDep, res: ResourcesDep) -> ErasureOut:
-    try:
-        async with transaction(res.db) as conn:
-            result = await privacy.erase_subject(
-                conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
-            )
-    except privacy.InvalidPhone as exc:
-        raise _bad_phone(exc) from exc
+    async with _lgpd_transaction(res) as conn:
+        result = await privacy.erase_subject(
+            conn, body.phone, via="api", operator=operator.sub, now=datetime.now(UTC)
+        )
     log.info("dashboard.lgpd_erased", by=operator.sub, found=result.found)
     return ErasureOut(phone=result.phone, found=result.found, erased=result.erased, suppressed=True)

@@ -192,7 +192,8 @@ class InboxWriter:
                 event=event,
                 instance=instance,
             )
-            await self._wake()
+            if row_id is not None:
+                self._wake_soon()
             return row_id
         stored: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending((source, event, instance, provider_id, payload), stored))
